@@ -1,0 +1,1 @@
+"""Dagster wiring: the one entry point is :mod:`orchestration.definitions`."""

@@ -1,0 +1,1 @@
+"""Synthetic SAP business documents: PDF, page image, words + boxes and ground-truth ADC JSON."""
