@@ -59,26 +59,34 @@ def property_id(api: str, entity_type: str, prop: str) -> str:
     return f"property:{api}/{entity_type}/{prop}"
 
 
+def _dedupe(texts: list[str]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for t in texts:
+        t = " ".join(t.split())
+        if t and t.lower() not in seen:
+            seen[t.lower()] = t
+    return tuple(seen.values())
+
+
 def _mapped_terms(schemas: Sequence[EdmxDocument], mappings: FieldMappings) -> dict[str, list[str]]:
-    """property id -> five-language labels of the ADC fields mapped to it and the document titles."""
+    """property id -> "<field label> (<document title>)" in each of the five languages, for every ADC
+    field mapped to the property: the label and its context in the *same* language."""
     by_api = {d.api: d for d in schemas}
     labels = generator_labels()
     terms: dict[str, list[str]] = defaultdict(list)
     for doc_type in sorted(mappings.document_types):
         dtm = mappings.document_types[doc_type]
+        titles = labels.get("titles", {}).get(doc_type, [])
         for _section, field, api, entity, m in dtm.targets():
             doc = by_api.get(api)
             et = doc.entity_type(entity) if doc else None
             if et is None:
                 continue
             pid = property_id(api, et.name, m.property)
-            for term in labels.get("labels", {}).get(field, []):
-                if term not in terms[pid]:
-                    terms[pid].append(term)
-            for title in labels.get("titles", {}).get(doc_type, []):
-                tag = f"[{title}]"
-                if tag not in terms[pid]:
-                    terms[pid].append(tag)
+            for i, term in enumerate(labels.get("labels", {}).get(field, [])):
+                title = titles[i] if i < len(titles) else ""
+                terms[pid].append(f"{term} ({title})" if title else term)
+            terms[pid].append(field.replace("_", " "))
     return terms
 
 
@@ -95,6 +103,7 @@ def build_items(schemas: Sequence[EdmxDocument], mappings: FieldMappings, rules:
             text=f"{a['title']} API ({api_name}). {a['description']} Document types: "
                  f"{', '.join(a['document_types']) or 'none'}.",
             metadata={"api": api_name, "title": a["title"], "document_types": a["document_types"]},
+            aliases=_dedupe([f"{a['title']} API", a["description"]]),
         ))
     for doc in sorted(schemas, key=lambda d: d.api):
         title = apis.get(doc.api, {}).get("title", split_camel(doc.api))
@@ -106,23 +115,22 @@ def build_items(schemas: Sequence[EdmxDocument], mappings: FieldMappings, rules:
                      f"Properties: {', '.join(p.name for p in et.properties[:40])}",
                 metadata={"api": doc.api, "entity": et.name, "version": doc.version,
                           "label": ent_label},
+                aliases=_dedupe([f"{ent_label} ({title} API)", split_camel(et.name.removesuffix("Type"))]),
             ))
             for p in et.properties:
                 pid = property_id(doc.api, et.name, p.name)
-                words = [p.label or "", p.quickinfo or "", split_camel(p.name)]
-                words += mapped.get(pid, []) + extra.get(f"{et.name}/{p.name}", [])
-                seen: list[str] = []
-                for w in words:
-                    if w and w.lower() not in (s.lower() for s in seen):
-                        seen.append(w)
+                own = [p.label or "", p.quickinfo or "", split_camel(p.name)]
+                own += extra.get(f"{et.name}/{p.name}", [])
+                aliases = _dedupe([f"{w} ({ent_label})" for w in own if w] + mapped.get(pid, []))
                 doc_text = (p.documentation or "")[:MAX_DOC_CHARS]
-                text = (f"{' | '.join(seen)} -- {ent_label} ({title}) -- {p.name}"
+                text = (f"{' | '.join(aliases)} -- {ent_label} ({title}) -- {p.name}"
                         + (f". {doc_text}" if doc_text else ""))
                 items.append(KbItem(
                     id=pid, kind="property", text=text,
                     metadata={"api": doc.api, "entity": et.name, "name": p.name, "label": p.label,
                               "type": p.type, "max_length": p.max_length, "key": p.name in et.keys,
                               "version": doc.version},
+                    aliases=aliases,
                 ))
     for rule in rules.rules:
         items.append(KbItem(
@@ -130,5 +138,6 @@ def build_items(schemas: Sequence[EdmxDocument], mappings: FieldMappings, rules:
             text=f"{rule.description}. Business rule {rule.id} ({rule.category}, {rule.severity}) for "
                  f"{', '.join(rule.applies_to)}.",
             metadata={"rule_id": rule.id, "category": rule.category, "severity": rule.severity},
+            aliases=(rule.description,),
         ))
     return items

@@ -55,12 +55,12 @@ def evaluate(index: VectorIndex, embedder: Embedder, queries: Sequence[EvalQuery
              warmup: int = 3) -> dict[str, Any]:
     """Run every query one at a time (as the online path does) and compute the metrics."""
     for q in queries[:warmup]:  # model load and first-call costs are not query latency
-        index.search(embedder.encode_one(q.query), k=k, kind="property")
+        index.search(embedder.encode_one(q.query), k=k, kind="property", text=q.query)
     latencies: list[float] = []
     per_query: list[dict[str, Any]] = []
     for q in queries:
         start = time.perf_counter()
-        hits = index.search(embedder.encode_one(q.query), k=k, kind="property")
+        hits = index.search(embedder.encode_one(q.query), k=k, kind="property", text=q.query)
         latencies.append((time.perf_counter() - start) * 1000)
         ids = [h.id.removeprefix("property:") for h in hits]
         relevant = set(q.relevant)
