@@ -6,13 +6,14 @@
 
 import dagster as dg
 
-from assets import corpora
+from assets import corpora, knowledge_base
 from jobs import defs as jobs_defs
 from orchestration.resources import resources_for
 from sensors import defs as sensors_defs
 
 defs = dg.Definitions.merge(
     corpora.defs,
+    knowledge_base.defs,
     jobs_defs,
     sensors_defs,
     dg.Definitions(resources=resources_for()),
