@@ -1,0 +1,160 @@
+"""Group ``corpora``: raw document sources mapped into the unified record schema."""
+
+import dagster as dg
+from pydantic import ValidationError
+
+from orchestration.resources import StorageResource
+from sap_llm_core.settings import get_settings
+from sap_llm_core.synthetic import quality
+from sap_llm_core.synthetic.config import GeneratorConfig
+from sap_llm_core.synthetic.corpus import ASSET, generate_corpus
+from sap_llm_core.synthetic.preview import counts_table, sample_page_markdown
+
+_DEFAULTS = get_settings().synthetic
+
+
+class SyntheticDocumentsConfig(dg.Config):
+    """Generator settings; defaults come from params.yaml (``synthetic:``), like `dvc repro`'s."""
+
+    seed: int = _DEFAULTS.seed
+    num_documents: int = _DEFAULTS.num_documents
+    shard_size: int = _DEFAULTS.shard_size
+    languages: list[str] = list(_DEFAULTS.languages)
+    mix: dict[str, float] = dict(_DEFAULTS.mix)
+    augment_fraction: float = _DEFAULTS.augment_fraction
+    render_images: bool = _DEFAULTS.render_images
+    image_dpi: int = _DEFAULTS.image_dpi
+    workers: int = 0  # 0: one per CPU core
+
+    def generator_config(self) -> GeneratorConfig:
+        """Validate before any work; a bad field fails the run with the field named."""
+        try:
+            return GeneratorConfig(**self.model_dump(exclude={"workers"}))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise dg.Failure(description=f"Invalid synthetic_documents config: {problems}") from exc
+
+
+@dg.asset(
+    group_name="corpora",
+    code_version="1",
+    kinds={"python", "parquet", "pdf"},
+    tags={"sap_llm/layer": "source"},
+    description="Synthetic SAP business documents (14 types, EN/DE/FR/ES/IT): PDF, page image, "
+    "words + boxes in reading order, ground-truth ADC JSON and the word spans of each value.",
+)
+def synthetic_documents(
+    context: dg.AssetExecutionContext, config: SyntheticDocumentsConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    generator_config = config.generator_config()
+    store = storage.store()
+
+    def progress(done: int, total: int) -> None:
+        context.log.info(f"synthetic_documents: {done}/{total} shards ready")
+
+    manifest, stats = generate_corpus(
+        generator_config, store, workers=config.workers or None, progress=progress
+    )
+    context.log.info(f"synthetic_documents: {stats}")
+    first_image = None
+    if manifest["shards"] and manifest["kept"]:
+        table = store.read_table(
+            ASSET,
+            manifest["shards"][0]["path"],
+        )
+        first_image = table.column("image_path")[0].as_py()
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(manifest["data_version"]),
+        metadata={
+            "dagster/row_count": manifest["kept"],
+            "quarantined": manifest["quarantined"],
+            "path": dg.MetadataValue.path(store.url(ASSET)),
+            "shards": len(manifest["shards"]),
+            "shards_generated": stats["shards_generated"],
+            "shards_reused": stats["shards_reused"],
+            "documents_per_second": stats["documents_per_second"] or 0.0,
+            "counts_by_type": dg.MetadataValue.md(counts_table(manifest["counts_by_type"], "document type")),
+            "counts_by_language": dg.MetadataValue.md(
+                counts_table(manifest["counts_by_language"], "language")
+            ),
+            "sample_page": dg.MetadataValue.md(sample_page_markdown(store, first_image)),
+            "data_version": manifest["data_version"],
+        },
+    )
+
+
+def _load(storage: StorageResource):
+    store = storage.store()
+    manifest = store.read_manifest(ASSET)
+    return store, manifest, quality.load_table(store, manifest)
+
+
+def _result(outcome: quality.CheckOutcome) -> dg.AssetCheckResult:
+    metadata = {
+        k: (dg.MetadataValue.json(v) if isinstance(v, list | dict) else v)
+        for k, v in outcome.metadata.items()
+    }
+    return dg.AssetCheckResult(passed=outcome.passed, description=outcome.description, metadata=metadata)
+
+
+@dg.asset_check(asset=synthetic_documents, blocking=True, description="Rows match the unified record schema.")
+def synthetic_schema_valid(storage: StorageResource) -> dg.AssetCheckResult:
+    _, _, table = _load(storage)
+    return _result(quality.check_schema(table))
+
+
+@dg.asset_check(
+    asset=synthetic_documents, blocking=True, description="Every configured type and language is present."
+)
+def synthetic_types_and_languages_present(storage: StorageResource) -> dg.AssetCheckResult:
+    _, manifest, table = _load(storage)
+    return _result(quality.check_coverage(table, GeneratorConfig(**manifest["config"])))
+
+
+@dg.asset_check(
+    asset=synthetic_documents,
+    blocking=True,
+    description="Line totals, subtotal, tax and total add up; journal debits equal credits.",
+)
+def synthetic_amounts_consistent(storage: StorageResource) -> dg.AssetCheckResult:
+    _, _, table = _load(storage)
+    return _result(quality.check_amounts(table))
+
+
+@dg.asset_check(
+    asset=synthetic_documents,
+    blocking=True,
+    description="Every ground-truth value equals the words its span points at.",
+)
+def synthetic_ground_truth_in_words(storage: StorageResource) -> dg.AssetCheckResult:
+    _, _, table = _load(storage)
+    return _result(quality.check_ground_truth_in_words(table))
+
+
+@dg.asset_check(asset=synthetic_documents, blocking=True, description="No document id appears twice.")
+def synthetic_unique_ids(storage: StorageResource) -> dg.AssetCheckResult:
+    _, _, table = _load(storage)
+    return _result(quality.check_unique_ids(table))
+
+
+@dg.asset_check(
+    asset=synthetic_documents,
+    blocking=True,
+    description="Requested documents = kept + quarantined: nothing dropped silently.",
+)
+def synthetic_counts_conserved(storage: StorageResource) -> dg.AssetCheckResult:
+    store, manifest, table = _load(storage)
+    return _result(quality.check_counts_conserved(table, quality.load_quarantine(store, manifest), manifest))
+
+
+defs = dg.Definitions(
+    assets=[synthetic_documents],
+    asset_checks=[
+        synthetic_schema_valid,
+        synthetic_types_and_languages_present,
+        synthetic_amounts_consistent,
+        synthetic_ground_truth_in_words,
+        synthetic_unique_ids,
+        synthetic_counts_conserved,
+    ],
+)
