@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
 
+from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
@@ -20,6 +23,8 @@ from sap_llm_core.synthetic.layout import LayoutStyle
 from sap_llm_core.synthetic.locales import label, page_word, title, vocabulary
 
 PAGE_W, PAGE_H = A4
+# Binary (Flate only) content streams: smaller files and no ASCII85 pass over every page.
+rl_config.useA85 = 0
 ASCENT, DESCENT = 0.78, 0.22  # of the font size; close to the Type 1 standard fonts' metrics
 
 # Relative widths of table columns; the description takes what is left.
@@ -41,16 +46,13 @@ COLUMN_WEIGHTS = {
 NUMERIC_COLUMNS = {"quantity", "unit_price", "line_total"}
 
 
-@dataclass
-class DrawnWord:
-    text: str
+class DrawnWord(NamedTuple):
+    baseline: float  # points from the page top; words on one printed line share it
     x0: float
-    top: float  # distance from the top of the page, in points
-    x1: float
-    bottom: float
-    baseline: float
-    field: str | None = None
-    label: str | None = None
+    text: str
+    box: list[int]  # x0, y0, x1, y1 normalised to 0-1000, origin top left
+    field: str | None
+    label: str | None
 
 
 @dataclass
@@ -63,17 +65,32 @@ class RenderedPage:
     ground_truth_override: dict[str, str] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=65536)
+def _width(text: str, font: str, size: float) -> float:
+    # Labels, codes and amounts repeat across documents; measuring each once is a large saving.
+    return stringWidth(text, font, size)
+
+
 class _Pen:
-    """Canvas wrapper that records words; one instance per page."""
+    """Canvas wrapper that records words; one instance per page.
+
+    All text goes through one PDF text object per page (one BT/ET block), which is much cheaper
+    than a text object per string; shapes are drawn on the canvas directly.
+    """
 
     def __init__(self, canvas: Canvas, style: LayoutStyle):
         self.c = canvas
         self.style = style
         self.words: list[DrawnWord] = []
         self.drawn_values: dict[str, str] = {}
+        self._text = canvas.beginText()
+        self._font: tuple[str, float] | None = None
 
     def width(self, text: str, font: str, size: float) -> float:
-        return stringWidth(text, font, size)
+        return _width(text, font, size)
+
+    def finish(self) -> None:
+        self.c.drawText(self._text)
 
     def fit(self, text: str, font: str, size: float, max_width: float) -> tuple[str, float]:
         """Shrink the font, then cut at a word boundary, so the value fits; return what is drawn."""
@@ -107,18 +124,20 @@ class _Pen:
         elif align == "center":
             x -= total / 2
         baseline = y_top + ASCENT * size
-        self.c.setFont(font, size)
-        self.c.drawString(x, PAGE_H - baseline, text)
+        if self._font != (font, size):
+            self._text.setFont(font, size)
+            self._font = (font, size)
+        self._text.setTextOrigin(x, PAGE_H - baseline)
+        self._text.textOut(text)
         space = self.width(" ", font, size)
+        top = _clamp(y_top * _SY)
+        bottom = _clamp((baseline + DESCENT * size) * _SY)
         cursor = x
         for word in text.split(" "):
             if word:
                 w = self.width(word, font, size)
-                self.words.append(
-                    DrawnWord(
-                        word, cursor, y_top, cursor + w, baseline + DESCENT * size, baseline, field, label
-                    )
-                )
+                box = [_clamp(cursor * _SX), top, _clamp((cursor + w) * _SX), bottom]
+                self.words.append(DrawnWord(baseline, cursor, word, box, field, label))
                 cursor += w
             cursor += space
         if field is not None:
@@ -126,16 +145,11 @@ class _Pen:
         return size * 1.35
 
 
-def _normalise(word: DrawnWord) -> list[int]:
-    def clamp(v: float) -> int:
-        return max(0, min(1000, int(round(v))))
+_SX, _SY = 1000 / PAGE_W, 1000 / PAGE_H
 
-    return [
-        clamp(word.x0 / PAGE_W * 1000),
-        clamp(word.top / PAGE_H * 1000),
-        clamp(word.x1 / PAGE_W * 1000),
-        clamp(word.bottom / PAGE_H * 1000),
-    ]
+
+def _clamp(value: float) -> int:
+    return 0 if value < 0 else 1000 if value > 1000 else int(round(value))
 
 
 class PdfRenderer:
@@ -160,6 +174,7 @@ class PdfRenderer:
         if content.totals:
             y = self._totals(pen, content, y + 8)
         self._footer(pen, content, lang)
+        pen.finish()
         canvas.showPage()
         canvas.save()
         return self._assemble(buffer.getvalue(), pen)
@@ -327,7 +342,7 @@ class PdfRenderer:
                 last_baseline = baseline
             lines[-1].append(w.text)
             words.append(w.text)
-            boxes.append(_normalise(w))
+            boxes.append(w.box)
             if w.field is not None:
                 spans.setdefault(w.field, (w.label or w.field, []))[1].append(new_index)
         text = "\n".join(" ".join(line) for line in lines)
