@@ -7,7 +7,7 @@ from orchestration.resources import StorageResource
 from sap_llm_core.settings import get_settings
 from sap_llm_core.synthetic import quality
 from sap_llm_core.synthetic.config import GeneratorConfig
-from sap_llm_core.synthetic.corpus import ASSET, generate_corpus
+from sap_llm_core.synthetic.corpus import ASSET, GENERATOR_VERSION, generate_corpus
 from sap_llm_core.synthetic.preview import counts_table, sample_page_markdown
 
 _DEFAULTS = get_settings().synthetic
@@ -37,7 +37,7 @@ class SyntheticDocumentsConfig(dg.Config):
 
 @dg.asset(
     group_name="corpora",
-    code_version="1",
+    code_version=GENERATOR_VERSION,
     kinds={"python", "parquet", "pdf"},
     tags={"sap_llm/layer": "source"},
     description="Synthetic SAP business documents (14 types, EN/DE/FR/ES/IT): PDF, page image, "
@@ -83,78 +83,52 @@ def synthetic_documents(
     )
 
 
-def _load(storage: StorageResource):
-    store = storage.store()
-    manifest = store.read_manifest(ASSET)
-    return store, manifest, quality.load_table(store, manifest)
-
-
-def _result(outcome: quality.CheckOutcome) -> dg.AssetCheckResult:
+def _result(check_name: str, outcome: quality.CheckOutcome) -> dg.AssetCheckResult:
     metadata = {
         k: (dg.MetadataValue.json(v) if isinstance(v, list | dict) else v)
         for k, v in outcome.metadata.items()
     }
-    return dg.AssetCheckResult(passed=outcome.passed, description=outcome.description, metadata=metadata)
+    return dg.AssetCheckResult(
+        asset_key=synthetic_documents.key,
+        check_name=check_name,
+        passed=outcome.passed,
+        description=outcome.description,
+        metadata=metadata,
+    )
 
 
-@dg.asset_check(asset=synthetic_documents, blocking=True, description="Rows match the unified record schema.")
-def synthetic_schema_valid(storage: StorageResource) -> dg.AssetCheckResult:
-    _, _, table = _load(storage)
-    return _result(quality.check_schema(table))
+_CHECKS = {
+    "synthetic_schema_valid": "Rows match the unified record schema.",
+    "synthetic_types_and_languages_present": "Every configured type and language is present.",
+    "synthetic_amounts_consistent": "Line totals, subtotal, tax and total add up; debits equal credits.",
+    "synthetic_ground_truth_in_words": "Every ground-truth value equals the words its span points at.",
+    "synthetic_unique_ids": "No document id appears twice.",
+    "synthetic_counts_conserved": "Requested documents = kept + quarantined: nothing dropped silently.",
+}
 
 
-@dg.asset_check(
-    asset=synthetic_documents, blocking=True, description="Every configured type and language is present."
-)
-def synthetic_types_and_languages_present(storage: StorageResource) -> dg.AssetCheckResult:
-    _, manifest, table = _load(storage)
-    return _result(quality.check_coverage(table, GeneratorConfig(**manifest["config"])))
-
-
-@dg.asset_check(
-    asset=synthetic_documents,
-    blocking=True,
-    description="Line totals, subtotal, tax and total add up; journal debits equal credits.",
-)
-def synthetic_amounts_consistent(storage: StorageResource) -> dg.AssetCheckResult:
-    _, _, table = _load(storage)
-    return _result(quality.check_amounts(table))
-
-
-@dg.asset_check(
-    asset=synthetic_documents,
-    blocking=True,
-    description="Every ground-truth value equals the words its span points at.",
-)
-def synthetic_ground_truth_in_words(storage: StorageResource) -> dg.AssetCheckResult:
-    _, _, table = _load(storage)
-    return _result(quality.check_ground_truth_in_words(table))
-
-
-@dg.asset_check(asset=synthetic_documents, blocking=True, description="No document id appears twice.")
-def synthetic_unique_ids(storage: StorageResource) -> dg.AssetCheckResult:
-    _, _, table = _load(storage)
-    return _result(quality.check_unique_ids(table))
-
-
-@dg.asset_check(
-    asset=synthetic_documents,
-    blocking=True,
-    description="Requested documents = kept + quarantined: nothing dropped silently.",
-)
-def synthetic_counts_conserved(storage: StorageResource) -> dg.AssetCheckResult:
-    store, manifest, table = _load(storage)
-    return _result(quality.check_counts_conserved(table, quality.load_quarantine(store, manifest), manifest))
-
-
-defs = dg.Definitions(
-    assets=[synthetic_documents],
-    asset_checks=[
-        synthetic_schema_valid,
-        synthetic_types_and_languages_present,
-        synthetic_amounts_consistent,
-        synthetic_ground_truth_in_words,
-        synthetic_unique_ids,
-        synthetic_counts_conserved,
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(name, asset=synthetic_documents, blocking=True, description=description)
+        for name, description in _CHECKS.items()
     ],
+    can_subset=False,
 )
+def synthetic_documents_checks(storage: StorageResource):
+    """All checks in one step: the corpus is read back from storage once, not once per check."""
+    store = storage.store()
+    manifest = store.read_manifest(ASSET)
+    table = quality.load_table(store, manifest)
+    quarantine = quality.load_quarantine(store, manifest)
+    yield _result("synthetic_schema_valid", quality.check_schema(table))
+    yield _result(
+        "synthetic_types_and_languages_present",
+        quality.check_coverage(table, GeneratorConfig(**manifest["config"])),
+    )
+    yield _result("synthetic_amounts_consistent", quality.check_amounts(table))
+    yield _result("synthetic_ground_truth_in_words", quality.check_ground_truth_in_words(table))
+    yield _result("synthetic_unique_ids", quality.check_unique_ids(table))
+    yield _result("synthetic_counts_conserved", quality.check_counts_conserved(table, quarantine, manifest))
+
+
+defs = dg.Definitions(assets=[synthetic_documents], asset_checks=[synthetic_documents_checks])

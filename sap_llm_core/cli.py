@@ -69,7 +69,7 @@ def summary(storage_root: str = typer.Option(None, help="Override storage.root."
     table.add_column("asset")
     table.add_column("rows / size")
     table.add_column("data version")
-    table.add_column("location")
+    table.add_column("location", overflow="fold")
     for name in store.list():
         if store.exists(name, "manifest.json"):
             manifest = store.read_json(name, "manifest.json")

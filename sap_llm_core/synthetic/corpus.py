@@ -33,13 +33,17 @@ from sap_llm_core.synthetic.validation import record_problems
 
 ASSET = "synthetic_documents"
 STAGE = "synthetic_documents.validate"
+# Bump when a change to the generator changes its output: shards made by another version are
+# regenerated, and the asset's code_version (the same string) marks downstream assets stale.
+GENERATOR_VERSION = "2"
 
 Validator = Callable[[DocumentRecord], list[str]]
 Progress = Callable[[int, int], None]
 
 
 def fingerprint(config: GeneratorConfig) -> str:
-    payload = json.dumps(config.shard_fingerprint_fields(), sort_keys=True)
+    fields = {**config.shard_fingerprint_fields(), "generator_version": GENERATOR_VERSION}
+    payload = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

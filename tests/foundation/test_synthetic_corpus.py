@@ -98,7 +98,7 @@ def test_page_images_and_augmentations(corpus):
     augmented = [r for r in records if json.loads(r.extra)["augmentations"]]
     assert 0.3 * len(records) < len(augmented) < 0.7 * len(records)
     kinds = {k for r in augmented for a in json.loads(r.extra)["augmentations"] for k in a}
-    assert kinds == {"rotate", "noise_sigma", "blur_radius", "contrast"}
+    assert kinds == {"rotate", "speckle_share", "blur_radius", "contrast"}
     for r in augmented:
         for a in json.loads(r.extra)["augmentations"]:
             assert abs(a.get("rotate", 0)) <= 5
