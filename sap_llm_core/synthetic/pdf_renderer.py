@@ -257,10 +257,13 @@ class PdfRenderer:
         def cell_x(i: int) -> tuple[float, str]:
             return (xs[i] + widths[i] - 3, "right") if cols[i] in NUMERIC_COLUMNS else (xs[i] + 2, "left")
 
-        if s.table_style in ("grid", "zebra"):
-            pen.c.setFillGray(0.88)
-            pen.c.rect(m, PAGE_H - (y + row_h), usable, row_h, stroke=0, fill=1)
+        def shade(row_top: float, gray: float) -> None:
+            pen.c.setFillGray(gray)
+            pen.c.rect(m, PAGE_H - (row_top + row_h), usable, row_h, stroke=0, fill=1)
             pen.c.setFillGray(0)
+
+        if s.table_style in ("grid", "zebra"):
+            shade(y, 0.88)
         for i, c in enumerate(cols):
             cx, align = cell_x(i)
             pen.text(
@@ -278,9 +281,7 @@ class PdfRenderer:
             pen.c.line(m, PAGE_H - y, PAGE_W - m, PAGE_H - y)
         for r, item in enumerate(content.items):
             if s.table_style == "zebra" and r % 2 == 1:
-                pen.c.setFillGray(0.95)
-                pen.c.rect(m, PAGE_H - (y + row_h), usable, row_h, stroke=0, fill=1)
-                pen.c.setFillGray(0)
+                shade(y, 0.95)
             for i, c in enumerate(cols):
                 cx, align = cell_x(i)
                 pen.text(
