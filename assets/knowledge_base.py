@@ -1,8 +1,6 @@
 """Group ``knowledge_base``: SAP OData schemas, field mappings, business rules, the MongoDB knowledge
 base and the vector index. Thin adapters over :mod:`sap_llm_core.knowledge_base.pipeline`."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from orchestration.resources import MongoResource, StorageResource, VectorIndexResource
