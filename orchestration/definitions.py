@@ -1,19 +1,21 @@
 """The one Dagster entry point: composes every group's definitions with the deployment's resources.
 
 ``dagster asset materialize -m orchestration.definitions --select '*'`` and ``dagster dev``
-(through workspace.yaml) both load ``defs`` from here.
+(through workspace.yaml) both load ``defs`` from here. Modules, not their ``defs`` objects, are
+imported, because Dagster allows a single ``Definitions`` at module scope.
 """
 
 import dagster as dg
 
-from assets import corpora
-from jobs import defs as jobs_defs
+import jobs
+import sensors
+from assets import corpora, knowledge_base
 from orchestration.resources import resources_for
-from sensors import defs as sensors_defs
 
 defs = dg.Definitions.merge(
     corpora.defs,
-    jobs_defs,
-    sensors_defs,
+    knowledge_base.defs,
+    jobs.defs,
+    sensors.defs,
     dg.Definitions(resources=resources_for()),
 )

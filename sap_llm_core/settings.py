@@ -42,6 +42,43 @@ class StorageSettings(BaseModel):
         return str(path if path.is_absolute() else PROJECT_ROOT / path)
 
 
+class CrawlerSettings(BaseModel):
+    """SAP Business Accelerator Hub crawler; off by default (needs ``SAP_API_KEY`` in the env)."""
+
+    enabled: bool = False
+    base_url: str = "https://sandbox.api.sap.com/s4hanacloud"
+    rate_limit_per_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class KnowledgeBaseSettings(BaseModel):
+    edmx_dirs: list[str] = Field(
+        default_factory=lambda: ["../shared/sap-edmx"],
+        description="Folders of $metadata files, relative to the project root (or absolute).",
+    )
+    mongo_database: str = "sap_kb"
+    mongo_batch_size: int = Field(200, gt=0)
+    vector_backend: Literal["faiss", "weaviate"] = "faiss"
+    weaviate_collection: str = "SapKnowledgeBase"
+    hnsw_m: int = Field(32, ge=4)
+    hnsw_ef_construction: int = Field(200, ge=8)
+    hnsw_ef_search: int = Field(128, ge=8)
+    lexical_weight: float = Field(0.35, ge=0)
+    entity_weight: float = Field(0.6, ge=0)
+    min_precision_at_5: float = Field(0.90, ge=0, le=1)
+    max_latency_p95_ms: float = Field(100.0, gt=0)
+    crawler: CrawlerSettings = CrawlerSettings()
+
+    def resolved_edmx_dirs(self) -> list[Path]:
+        out = []
+        for d in self.edmx_dirs:
+            path = Path(d)
+            out.append(path if path.is_absolute() else (PROJECT_ROOT / path).resolve())
+        return out
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SAP_LLM_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -50,6 +87,7 @@ class Settings(BaseSettings):
     deployment: Literal["local", "production"] = "local"
     storage: StorageSettings = StorageSettings()
     synthetic: GeneratorConfig = GeneratorConfig()
+    knowledge_base: KnowledgeBaseSettings = KnowledgeBaseSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,8 @@
 local or production implementations of them."""
 
 from orchestration.resources.deployment import resources_for
+from orchestration.resources.mongo import MongoResource
 from orchestration.resources.storage import StorageResource
+from orchestration.resources.vector_index import VectorIndexResource
 
-__all__ = ["StorageResource", "resources_for"]
+__all__ = ["MongoResource", "StorageResource", "VectorIndexResource", "resources_for"]

@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from orchestration.resources.mongo import MongoResource
 from orchestration.resources.storage import StorageResource
+from orchestration.resources.vector_index import VectorIndexResource
 from sap_llm_core.settings import get_settings
 
 Deployment = Literal["local", "production"]
@@ -20,7 +22,11 @@ Deployment = Literal["local", "production"]
 def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
     deployment = deployment or get_settings().deployment
     if deployment == "local":
-        return {"storage": StorageResource()}
+        return {"storage": StorageResource(), "mongo": MongoResource(), "vector_index": VectorIndexResource()}
     if deployment == "production":
-        return {"storage": StorageResource(root=dg.EnvVar("SAP_LLM_STORAGE__ROOT"))}
+        return {
+            "storage": StorageResource(root=dg.EnvVar("SAP_LLM_STORAGE__ROOT")),
+            "mongo": MongoResource(uri=dg.EnvVar("MONGO_URI")),
+            "vector_index": VectorIndexResource(backend="weaviate", weaviate_url=dg.EnvVar("WEAVIATE_URL")),
+        }
     raise ValueError(f"deployment must be 'local' or 'production', got {deployment!r}")

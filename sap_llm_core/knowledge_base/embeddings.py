@@ -61,3 +61,55 @@ class Embedder:
 @lru_cache(maxsize=1)
 def default_embedder() -> Embedder:
     return Embedder()
+
+
+class EmbeddingCache:
+    """Vectors by SHA-256 of their text, persisted as one ``.npz``: rebuilding the index after a small
+    change (one new synonym, one new API) embeds only the new texts. The model name is part of the key
+    so a model change never serves stale vectors."""
+
+    def __init__(self, embedder: Embedder, path: str | os.PathLike[str] | None = None):
+        self.embedder = embedder
+        self.path = None if path is None else os.fspath(path)
+        self._vectors: dict[str, np.ndarray] = {}
+        self.hits = self.misses = 0
+        if self.path and os.path.exists(self.path):
+            with np.load(self.path) as data:
+                keys, vectors = data["keys"], data["vectors"]
+                self._vectors = {str(k): v for k, v in zip(keys, vectors, strict=True)}
+
+    @property
+    def dimension(self) -> int:
+        return self.embedder.dimension
+
+    def _key(self, text: str) -> str:
+        import hashlib
+
+        return hashlib.sha256(f"{self.embedder.name}\x00{text}".encode()).hexdigest()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        keys = [self._key(t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}.items())
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            vectors = self.embedder.encode([t for _, t in missing])
+            for (k, _), v in zip(missing, vectors, strict=True):
+                self._vectors[k] = v
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """Queries bypass the cache: they are one-off and must measure real latency."""
+        return self.embedder.encode_one(text)
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        keys = sorted(self._vectors)
+        tmp = f"{self.path}.tmp.npz"
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]) if keys
+                 else np.zeros((0, self.dimension), dtype=np.float32))
+        os.replace(tmp, self.path)

@@ -90,10 +90,36 @@ def _mapped_terms(schemas: Sequence[EdmxDocument], mappings: FieldMappings) -> d
     return terms
 
 
+ITEM_WORDS = ("line item", "Position", "ligne", "posición", "posizione")
+
+
+def _entity_context(schemas: Sequence[EdmxDocument], mappings: FieldMappings) -> dict[str, list[str]]:
+    """entity id -> the five-language titles of the document types stored in that entity ("Rechnung",
+    "Facture", ...), with an item word for line-item entities ("Rechnung Position")."""
+    by_api = {d.api: d for d in schemas}
+    titles_all = generator_labels().get("titles", {})
+    out: dict[str, list[str]] = defaultdict(list)
+    for doc_type in sorted(mappings.document_types):
+        dtm = mappings.document_types[doc_type]
+        titles = titles_all.get(doc_type, [])
+        used = {(api, entity, section) for section, _f, api, entity, _m in dtm.targets()}
+        used.add((dtm.api, dtm.header_entity, "header"))
+        for api, entity, section in sorted(used):
+            doc = by_api.get(api)
+            et = doc.entity_type(entity) if doc else None
+            if et is None:
+                continue
+            is_item = section == "items" or (entity != dtm.header_entity and "Item" in et.name)
+            for i, title in enumerate(titles):
+                out[f"entity:{api}/{et.name}"].append(f"{title} {ITEM_WORDS[i]}" if is_item else title)
+    return out
+
+
 def build_items(schemas: Sequence[EdmxDocument], mappings: FieldMappings, rules: RuleSet) -> list[KbItem]:
     """All index items in a deterministic order (APIs, entities, properties, rules)."""
     apis = {a["api"]: a for a in api_list()["apis"]}
     mapped = _mapped_terms(schemas, mappings)
+    context = _entity_context(schemas, mappings)
     extra = synonyms()
     items: list[KbItem] = []
     for api_name in sorted(apis):
@@ -115,7 +141,8 @@ def build_items(schemas: Sequence[EdmxDocument], mappings: FieldMappings, rules:
                      f"Properties: {', '.join(p.name for p in et.properties[:40])}",
                 metadata={"api": doc.api, "entity": et.name, "version": doc.version,
                           "label": ent_label},
-                aliases=_dedupe([f"{ent_label} ({title} API)", split_camel(et.name.removesuffix("Type"))]),
+                aliases=_dedupe([f"{ent_label} ({title} API)", split_camel(et.name.removesuffix("Type")),
+                                 *extra.get(et.name, []), *context.get(f"entity:{doc.api}/{et.name}", [])]),
             ))
             for p in et.properties:
                 pid = property_id(doc.api, et.name, p.name)

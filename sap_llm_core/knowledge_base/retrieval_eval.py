@@ -22,8 +22,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
-from sap_llm_core.knowledge_base.embeddings import Embedder
-from sap_llm_core.knowledge_base.vector_index import VectorIndex
+from sap_llm_core.knowledge_base.retrieval import KbRetriever
 
 LANGUAGES = ("EN", "DE", "FR", "ES", "IT")
 
@@ -51,16 +50,16 @@ def load_eval_set(path: str | Path | None = None) -> list[EvalQuery]:
     return out
 
 
-def evaluate(index: VectorIndex, embedder: Embedder, queries: Sequence[EvalQuery], k: int = 10,
+def evaluate(retriever: KbRetriever, queries: Sequence[EvalQuery], k: int = 10,
              warmup: int = 3) -> dict[str, Any]:
     """Run every query one at a time (as the online path does) and compute the metrics."""
     for q in queries[:warmup]:  # model load and first-call costs are not query latency
-        index.search(embedder.encode_one(q.query), k=k, kind="property", text=q.query)
+        retriever.search(q.query, k=k)
     latencies: list[float] = []
     per_query: list[dict[str, Any]] = []
     for q in queries:
         start = time.perf_counter()
-        hits = index.search(embedder.encode_one(q.query), k=k, kind="property", text=q.query)
+        hits = retriever.search(q.query, k=k)
         latencies.append((time.perf_counter() - start) * 1000)
         ids = [h.id.removeprefix("property:") for h in hits]
         relevant = set(q.relevant)
