@@ -20,6 +20,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from sap_llm_core.corpus.config import (
+    LabelStudioSettings,
+    PublicDataSettings,
+    QorSyncSettings,
+    QualitySettings,
+    SparkSettings,
+    SplitSettings,
+)
 from sap_llm_core.synthetic.config import GeneratorConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +58,12 @@ class Settings(BaseSettings):
     deployment: Literal["local", "production"] = "local"
     storage: StorageSettings = StorageSettings()
     synthetic: GeneratorConfig = GeneratorConfig()
+    public_data: PublicDataSettings = PublicDataSettings()
+    qorsync: QorSyncSettings = QorSyncSettings()
+    label_studio: LabelStudioSettings = LabelStudioSettings()
+    spark: SparkSettings = SparkSettings()
+    quality: QualitySettings = QualitySettings()
+    splits: SplitSettings = SplitSettings()
 
     @classmethod
     def settings_customise_sources(
