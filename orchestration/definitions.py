@@ -6,13 +6,15 @@
 
 import dagster as dg
 
-from assets import corpora
+from assets import corpora, corpus_sources, dataset
 from jobs import defs as jobs_defs
 from orchestration.resources import resources_for
 from sensors import defs as sensors_defs
 
 defs = dg.Definitions.merge(
     corpora.defs,
+    corpus_sources.defs,
+    dataset.defs,
     jobs_defs,
     sensors_defs,
     dg.Definitions(resources=resources_for()),

@@ -2,6 +2,7 @@
 local or production implementations of them."""
 
 from orchestration.resources.deployment import resources_for
+from orchestration.resources.spark import SparkResource
 from orchestration.resources.storage import StorageResource
 
-__all__ = ["StorageResource", "resources_for"]
+__all__ = ["SparkResource", "StorageResource", "resources_for"]

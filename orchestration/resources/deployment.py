@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from orchestration.resources.spark import SparkResource
 from orchestration.resources.storage import StorageResource
 from sap_llm_core.settings import get_settings
 
@@ -20,7 +21,10 @@ Deployment = Literal["local", "production"]
 def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
     deployment = deployment or get_settings().deployment
     if deployment == "local":
-        return {"storage": StorageResource()}
+        return {"storage": StorageResource(), "spark": SparkResource()}
     if deployment == "production":
-        return {"storage": StorageResource(root=dg.EnvVar("SAP_LLM_STORAGE__ROOT"))}
+        return {
+            "storage": StorageResource(root=dg.EnvVar("SAP_LLM_STORAGE__ROOT")),
+            "spark": SparkResource(master=dg.EnvVar("SAP_LLM_SPARK__MASTER")),
+        }
     raise ValueError(f"deployment must be 'local' or 'production', got {deployment!r}")

@@ -20,9 +20,22 @@ ALLOWED_DOCUMENT_TYPES: tuple[str, ...] = tuple(t.value for t in DocumentType) +
 
 # RVL-CDIP label index -> class name, in the dataset's own order (labels/*.txt use the index).
 RVL_CDIP_CLASSES: tuple[str, ...] = (
-    "letter", "form", "email", "handwritten", "advertisement", "scientific report",
-    "scientific publication", "specification", "file folder", "news article", "budget",
-    "invoice", "presentation", "questionnaire", "resume", "memo",
+    "letter",
+    "form",
+    "email",
+    "handwritten",
+    "advertisement",
+    "scientific report",
+    "scientific publication",
+    "specification",
+    "file folder",
+    "news article",
+    "budget",
+    "invoice",
+    "presentation",
+    "questionnaire",
+    "resume",
+    "memo",
 )
 
 RVL_CDIP_TO_TYPE: dict[str, str] = {

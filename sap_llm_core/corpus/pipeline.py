@@ -44,7 +44,9 @@ STATISTICS = "corpus_statistics"
 
 
 # --- public_documents -----------------------------------------------------------------------------
-def build_public_documents(store: ArtifactStore, settings: PublicDataSettings, shard_rows: int = 2000) -> dict:
+def build_public_documents(
+    store: ArtifactStore, settings: PublicDataSettings, shard_rows: int = 2000
+) -> dict:
     from sap_llm_core.corpus.loaders import load_public
 
     results = load_public(settings)
@@ -93,7 +95,8 @@ def build_unified_corpus(
 
     # Same id in two sources: keep the highest-priority version, quarantine the others as superseded.
     ranked = union.withColumn(
-        "_rank", F.row_number().over(Window.partitionBy("id").orderBy("_priority", "source", "content_sha256"))
+        "_rank",
+        F.row_number().over(Window.partitionBy("id").orderBy("_priority", "source", "content_sha256")),
     )
     superseded = ranked.filter(F.col("_rank") > 1).select(
         "id",
@@ -174,7 +177,9 @@ def build_corpus_splits(spark: Any, store: ArtifactStore, settings: SplitSetting
     files: dict[str, list[dict]] = {}
     for split in SPLITS:
         part = assigned.filter(F.col("split") == split).select(*UNIFIED_COLUMNS)
-        files[split] = write_shards(part, store, SPLITS_ASSET, split, counts.get(split, 0), settings.shard_rows)
+        files[split] = write_shards(
+            part, store, SPLITS_ASSET, split, counts.get(split, 0), settings.shard_rows
+        )
     index = assigned.select(*INDEX_COLUMNS).toArrow().sort_by([("id", "ascending")])
     assigned.unpersist()
     store.write_table(index, SPLITS_ASSET, "index.parquet")
@@ -277,3 +282,128 @@ def plot_per_split(table: dict[str, dict[str, int]], title: str) -> bytes:
 
 def manifest_json(manifest: dict) -> str:
     return json.dumps(manifest, indent=2, sort_keys=True)
+
+
+# --- qorsync_documents ----------------------------------------------------------------------------
+def build_qorsync_documents(store: ArtifactStore, settings: Any, db_uri: str | None) -> dict:
+    """Extract (incrementally, by watermark) from QorSync; off with 0 rows and a reason when unset.
+
+    An incremental run replaces the changed documents and keeps the others, so the asset always
+    holds the whole window; the watermark travels in the manifest.
+    """
+    from sap_llm_core.corpus.records_io import read_quarantine, read_record_asset
+    from sap_llm_core.schema import DOCUMENT_RECORD_SCHEMA
+
+    asset = "qorsync_documents"
+    if not db_uri:
+        return write_record_asset(
+            store,
+            asset,
+            DOCUMENT_RECORD_SCHEMA.empty_table(),
+            QUARANTINE_SCHEMA.empty_table(),
+            extra={"enabled": False, "reason": "QORSYNC_DB_URI is not set; QorSync extraction is off"},
+        )
+    import sqlalchemy as sa
+
+    from sap_llm_core.corpus.qorsync_extractor import extract
+
+    previous: dict | None = store.read_manifest(asset) if store.exists(asset, "manifest.json") else None
+    same_window = previous is not None and previous.get("window") == [settings.start_date, settings.end_date]
+    watermark = previous.get("watermark") if (settings.incremental and same_window and previous) else None
+    engine = sa.create_engine(_psycopg_url(db_uri), pool_pre_ping=True)
+    try:
+        batch = extract(engine, settings, watermark)
+    finally:
+        engine.dispose()
+    new_records = records_table(batch.result.records)
+    new_quarantine = quarantine_table(batch.result.quarantine)
+    if watermark and previous and previous.get("rows", 0) + previous.get("quarantined", 0):
+        changed = {f"qorsync:{i}" for i in batch.extracted_ids}
+        import pyarrow.compute as pc
+
+        old = read_record_asset(store, asset)
+        old = old.filter(pc.invert(pc.is_in(old.column("id"), pa.array(sorted(changed), pa.string()))))
+        old_q = read_quarantine(store, asset)
+        old_q = old_q.filter(pc.invert(pc.is_in(old_q.column("id"), pa.array(sorted(changed), pa.string()))))
+        new_records = pa.concat_tables([old, new_records.cast(old.schema)]).sort_by([("id", "ascending")])
+        new_quarantine = pa.concat_tables([old_q, new_quarantine]).sort_by([("id", "ascending")])
+    return write_record_asset(
+        store,
+        asset,
+        new_records,
+        new_quarantine,
+        extra={
+            "enabled": True,
+            "mode": "incremental" if watermark else "full",
+            "previous_watermark": watermark,
+            "watermark": batch.watermark or watermark,
+            "window": [settings.start_date, settings.end_date],
+            "extracted": batch.result.counts(),
+        },
+    )
+
+
+def _psycopg_url(uri: str) -> str:
+    """``postgresql://`` -> ``postgresql+psycopg://`` so SQLAlchemy uses psycopg 3, not psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg://" + uri[len(prefix) :]
+    return uri
+
+
+# --- label_studio_annotations ---------------------------------------------------------------------
+REVIEW_SOURCE_ASSETS = {
+    "qorsync": "qorsync_documents",
+    "public": "public_documents",
+    "synthetic": "synthetic_documents",
+}
+
+
+def review_candidates(store: ArtifactStore, sources: Sequence[str]) -> list:
+    """Records of the configured source assets whose ``extra.needs_review`` is set."""
+    from sap_llm_core.corpus.records_io import read_record_asset
+    from sap_llm_core.schema import table_to_records
+
+    candidates = []
+    for source in sources:
+        asset = REVIEW_SOURCE_ASSETS.get(source, source)
+        if not store.exists(asset, "manifest.json"):
+            continue
+        for record in table_to_records(read_record_asset(store, asset)):
+            if json.loads(record.extra or "{}").get("needs_review"):
+                candidates.append(record)
+    return candidates
+
+
+def build_label_studio_annotations(
+    store: ArtifactStore, settings: Any, url: str | None, token: str | None
+) -> dict:
+    """Push documents needing review, pull finished annotations; off (0 rows, a reason) when unset."""
+    from sap_llm_core.schema import DOCUMENT_RECORD_SCHEMA
+
+    asset = "label_studio_annotations"
+    if not url or not token:
+        return write_record_asset(
+            store,
+            asset,
+            DOCUMENT_RECORD_SCHEMA.empty_table(),
+            QUARANTINE_SCHEMA.empty_table(),
+            extra={"enabled": False, "reason": "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY are not both set"},
+        )
+    from sap_llm_core.corpus.label_studio_bridge import LabelStudioBridge
+
+    bridge = LabelStudioBridge(url, token, settings.project_title)
+    pushed = bridge.push(review_candidates(store, settings.review_sources), settings.push_limit)
+    pulled = bridge.pull()
+    return write_record_asset(
+        store,
+        asset,
+        records_table(pulled.records),
+        quarantine_table(pulled.quarantine),
+        extra={
+            "enabled": True,
+            "project_id": bridge.project_id(),
+            "pushed": len(pushed),
+            "pulled": pulled.counts(),
+        },
+    )

@@ -55,7 +55,11 @@ def write_sharded(
         name = f"{prefix}-{number:05d}.parquet"
         store.write_table(chunk, asset, folder, name)
         entries.append(
-            {"path": f"{folder}/{name}", "rows": chunk.num_rows, "sha256": sha256_bytes(store.read_bytes(asset, folder, name))}
+            {
+                "path": f"{folder}/{name}",
+                "rows": chunk.num_rows,
+                "sha256": sha256_bytes(store.read_bytes(asset, folder, name)),
+            }
         )
     return entries
 

@@ -18,14 +18,83 @@ from sap_llm_core.schema import DOCUMENT_RECORD_SCHEMA
 from sap_llm_core.schema.document_record import content_hash
 from sap_llm_core.synthetic.config import DEFAULT_MIX
 
-_VOCAB = (
-    "purchase order invoice delivery goods receipt vendor customer material quantity unit price net "
-    "gross tax total amount currency date due payment terms plant storage location company code "
-    "purchasing organisation group item description service hour piece kilogram litre box pallet "
-    "shipment address street city postal country bank iban reference account cost centre order "
-    "confirmation number line subtotal discount freight handling insurance contact phone email"
-).split()
-_NAMES = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent")
+_VOCAB = [
+    "purchase",
+    "order",
+    "invoice",
+    "delivery",
+    "goods",
+    "receipt",
+    "vendor",
+    "customer",
+    "material",
+    "quantity",
+    "unit",
+    "price",
+    "net",
+    "gross",
+    "tax",
+    "total",
+    "amount",
+    "currency",
+    "date",
+    "due",
+    "payment",
+    "terms",
+    "plant",
+    "storage",
+    "location",
+    "company",
+    "code",
+    "purchasing",
+    "organisation",
+    "group",
+    "item",
+    "description",
+    "service",
+    "hour",
+    "piece",
+    "kilogram",
+    "litre",
+    "box",
+    "pallet",
+    "shipment",
+    "address",
+    "street",
+    "city",
+    "postal",
+    "country",
+    "bank",
+    "iban",
+    "reference",
+    "account",
+    "cost",
+    "centre",
+    "order",
+    "confirmation",
+    "number",
+    "line",
+    "subtotal",
+    "discount",
+    "freight",
+    "handling",
+    "insurance",
+    "contact",
+    "phone",
+    "email",
+]
+_NAMES = (
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+)
 _LANGUAGES = ("EN", "DE", "FR", "ES", "IT")
 
 
@@ -39,12 +108,17 @@ def text_rows(count: int, seed: int = 0, start: int = 0) -> Iterator[dict[str, A
         vendor = f"{rng.choice(_NAMES)}{rng.randrange(10**6)}"
         total = f"{rng.randrange(10**6) / 100:.2f}"
         words = ["document", number, "vendor", vendor, "total", total]
-        words += [rng.choice(_VOCAB) if rng.random() < 0.8 else str(rng.randrange(10**5)) for _ in range(rng.randrange(60, 160))]
+        words += [
+            rng.choice(_VOCAB) if rng.random() < 0.8 else str(rng.randrange(10**5))
+            for _ in range(rng.randrange(60, 160))
+        ]
         boxes = []
         for i in range(len(words)):
             x, y = (i % 10) * 95 + 10, (i // 10) * 18 + 20
             boxes.append([x, min(y, 980), x + 80, min(y + 14, 995)])
-        ground_truth = json.dumps({"document_number": number, "vendor": vendor, "total": total}, sort_keys=True)
+        ground_truth = json.dumps(
+            {"document_number": number, "vendor": vendor, "total": total}, sort_keys=True
+        )
         yield {
             "id": f"textgen:{seed}:{index:08d}",
             "source": "synthetic",

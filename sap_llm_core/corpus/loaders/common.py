@@ -72,9 +72,7 @@ def image_size(path: Path) -> tuple[int, int]:
         return image.size
 
 
-def normalise_box(
-    x0: float, y0: float, x1: float, y1: float, width: float, height: float
-) -> list[int]:
+def normalise_box(x0: float, y0: float, x1: float, y1: float, width: float, height: float) -> list[int]:
     """Pixel box -> 0..1000 integer box, ordered; raises ``BadDocument`` when far off the page."""
     if width <= 0 or height <= 0:
         raise BadDocument(f"image size {width}x{height} is not positive")
@@ -144,7 +142,9 @@ def add_document(result: LoadResult, doc_id: str, build: Any, payload: dict[str,
         return
     except ValidationError as exc:
         reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
-        result.quarantine.append(quarantine_row(result.dataset, doc_id, stage, f"invalid record: {reason}", payload))
+        result.quarantine.append(
+            quarantine_row(result.dataset, doc_id, stage, f"invalid record: {reason}", payload)
+        )
         return
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         reason = f"{type(exc).__name__}: {exc}"

@@ -89,7 +89,9 @@ def _build(path: Path, doc_id: str) -> DocumentRecord:
         boxes=boxes,
         ground_truth=json.dumps(data["gt_parse"], sort_keys=True, ensure_ascii=False),
         field_spans=spans,
-        extra=json.dumps({"dataset_split": meta.get("split"), "image_id": meta.get("image_id")}, sort_keys=True),
+        extra=json.dumps(
+            {"dataset_split": meta.get("split"), "image_id": meta.get("image_id")}, sort_keys=True
+        ),
     )
 
 

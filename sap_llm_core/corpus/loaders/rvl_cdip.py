@@ -68,7 +68,9 @@ def _build(root: Path, rel_path: str, label: str, split: str, doc_id: str) -> Do
         words=words,
         boxes=boxes,
         ground_truth=json.dumps({"rvl_cdip_class": class_name}),
-        extra=json.dumps({"dataset_split": split, "label_index": index, "ocr": sidecar.exists()}, sort_keys=True),
+        extra=json.dumps(
+            {"dataset_split": split, "label_index": index, "ocr": sidecar.exists()}, sort_keys=True
+        ),
     )
 
 
@@ -92,15 +94,19 @@ def load_rvl_cdip(root: Path, limit: int = 0) -> LoadResult:
                 result.seen += 1
                 result.quarantine.append(
                     quarantine_row(
-                        DATASET, f"{DATASET}:{split}:{number}", f"public_documents.{DATASET}",
-                        f"labels/{split}.txt line {number} is not '<path> <label>'", {"line": raw},
+                        DATASET,
+                        f"{DATASET}:{split}:{number}",
+                        f"public_documents.{DATASET}",
+                        f"labels/{split}.txt line {number} is not '<path> <label>'",
+                        {"line": raw},
                     )
                 )
                 continue
             rel_path, label = parts
             doc_id = f"{DATASET}:{Path(rel_path).with_suffix('').as_posix()}"
             add_document(
-                result, doc_id,
+                result,
+                doc_id,
                 lambda r=rel_path, lab=label, s=split, d=doc_id: _build(root, r, lab, s, d),
                 {"line": raw, "labels": f"labels/{split}.txt"},
             )

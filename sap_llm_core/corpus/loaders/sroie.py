@@ -129,8 +129,11 @@ def load_sroie(root: Path, limit: int = 0) -> LoadResult:
             result.seen += 1
             result.quarantine.append(
                 quarantine_row(
-                    DATASET, f"{DATASET}:{key.stem}", "public_documents.sroie",
-                    "task-3 key file has no task-1 box file", {"file": f"key/{key.name}"},
+                    DATASET,
+                    f"{DATASET}:{key.stem}",
+                    "public_documents.sroie",
+                    "task-3 key file has no task-1 box file",
+                    {"file": f"key/{key.name}"},
                 )
             )
     return result

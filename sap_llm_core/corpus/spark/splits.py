@@ -20,8 +20,17 @@ from sap_llm_core.corpus.config import SplitSettings
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 INDEX_COLUMNS: tuple[str, ...] = (
-    "id", "split", "source", "document_type", "subtype", "language", "word_count",
-    "annotation_coverage", "content_sha256", "near_duplicate_group", "near_duplicate_count",
+    "id",
+    "split",
+    "source",
+    "document_type",
+    "subtype",
+    "language",
+    "word_count",
+    "annotation_coverage",
+    "content_sha256",
+    "near_duplicate_group",
+    "near_duplicate_count",
 )
 
 

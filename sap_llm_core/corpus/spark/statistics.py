@@ -44,7 +44,9 @@ def compute_statistics(index: DataFrame) -> dict[str, Any]:
             "mean_words": round(float(row["mean_words"] or 0.0), 3),
             "median_words": int(row["median_words"] or 0),
             "mean_annotation_coverage": (
-                None if row["mean_annotation_coverage"] is None else round(float(row["mean_annotation_coverage"]), 4)
+                None
+                if row["mean_annotation_coverage"] is None
+                else round(float(row["mean_annotation_coverage"]), 4)
             ),
             "near_duplicates": int(row["near_duplicates"] or 0),
         }

@@ -136,26 +136,27 @@ def unify(frame: DataFrame, quality: QualitySettings) -> tuple[DataFrame, DataFr
     for document_type, minimum in sorted(quality.min_words_by_type.items()):
         min_words = F.when(F.col("document_type") == document_type, F.lit(minimum)).otherwise(min_words)
     frame = frame.withColumn("_min_words", min_words)
-    reason = (
-        F.when(
-            F.col("word_count") < F.col("_min_words"),
-            F.struct(
-                F.lit("unified_corpus.min_words").alias("stage"),
-                F.format_string(
-                    "%d OCR words, fewer than the %d required for %s",
-                    F.col("word_count"), F.col("_min_words"), F.col("document_type"),
-                ).alias("reason"),
-            ),
-        ).when(
-            F.col("annotation_coverage") < F.lit(quality.min_annotation_coverage),
-            F.struct(
-                F.lit("unified_corpus.annotation_coverage").alias("stage"),
-                F.format_string(
-                    "annotation coverage %.3f below %.2f", F.col("annotation_coverage"),
-                    F.lit(quality.min_annotation_coverage),
-                ).alias("reason"),
-            ),
-        )
+    reason = F.when(
+        F.col("word_count") < F.col("_min_words"),
+        F.struct(
+            F.lit("unified_corpus.min_words").alias("stage"),
+            F.format_string(
+                "%d OCR words, fewer than the %d required for %s",
+                F.col("word_count"),
+                F.col("_min_words"),
+                F.col("document_type"),
+            ).alias("reason"),
+        ),
+    ).when(
+        F.col("annotation_coverage") < F.lit(quality.min_annotation_coverage),
+        F.struct(
+            F.lit("unified_corpus.annotation_coverage").alias("stage"),
+            F.format_string(
+                "annotation coverage %.3f below %.2f",
+                F.col("annotation_coverage"),
+                F.lit(quality.min_annotation_coverage),
+            ).alias("reason"),
+        ),
     )
     frame = frame.withColumn("_reject", reason).drop("_min_words")
 
