@@ -72,7 +72,6 @@ def build_unified_corpus(
     sources: Sequence[str] = SOURCE_ASSETS,
     shard_rows: int = 20000,
 ) -> dict:
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from sap_llm_core.corpus.spark.unify import RECORD_COLUMNS, unify, write_shards
@@ -93,29 +92,11 @@ def build_unified_corpus(
     for frame in frames[1:]:
         union = union.unionByName(frame)
 
-    # Same id in two sources: keep the highest-priority version, quarantine the others as superseded.
-    ranked = union.withColumn(
-        "_rank",
-        F.row_number().over(Window.partitionBy("id").orderBy("_priority", "source", "content_sha256")),
-    )
-    superseded = ranked.filter(F.col("_rank") > 1).select(
-        "id",
-        "source",
-        F.lit("unified_corpus.superseded").alias("stage"),
-        F.lit("another source carries the same id with higher priority (human-corrected first)").alias(
-            "reason"
-        ),
-        F.to_json(F.struct("id", "source", "document_type", "content_sha256")).alias("payload"),
-    )
-    current = ranked.filter(F.col("_rank") == 1).drop("_rank", "_priority")
-
-    kept, quarantine = unify(current, quality)
+    kept, quarantine = unify(union, quality)
     kept = kept.cache()
     rows = kept.count()
     shards = write_shards(kept, store, UNIFIED, "shards", rows, shard_rows)
-    quarantine_rows = (
-        quarantine.unionByName(superseded).toArrow().select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA)
-    )
+    quarantine_rows = quarantine.toArrow().select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA)
     quarantine_rows = quarantine_rows.sort_by([("id", "ascending"), ("stage", "ascending")])
     store.remove(UNIFIED, "quarantine")
     q_entries = []
@@ -135,6 +116,7 @@ def build_unified_corpus(
     by_source = {r["source"]: int(r["count"]) for r in kept.groupBy("source").count().collect()}
     near_dups = kept.filter(F.col("near_duplicate_count") > 1).count()
     kept.unpersist()
+    spark.catalog.clearCache()
     rows_in = sum(v["rows"] for v in inputs.values())
     manifest = {
         "asset": UNIFIED,
