@@ -38,8 +38,10 @@ $(INSTANCE): orchestration/dagster.yaml
 
 env: $(STAMP) $(INSTANCE)
 
+RUN_CONFIG := {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 run: env
-	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*'
+	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' --config-json '$(RUN_CONFIG)'
 	$(BIN)/sap-llm summary
 
 test: env

@@ -205,7 +205,13 @@ class ContentBuilder:
         return DocumentContent(document_type, subtype, self.language, issuer, header, columns, items, totals)
 
     _PRICED_COLUMNS = [
-        "item_number", "material_number", "description", "quantity", "unit", "unit_price", "line_total",
+        "item_number",
+        "material_number",
+        "description",
+        "quantity",
+        "unit",
+        "unit_price",
+        "line_total",
     ]
 
     def _build_purchase_order(self, vendor: Party, base: dt.date):

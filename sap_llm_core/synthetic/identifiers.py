@@ -9,9 +9,8 @@ from __future__ import annotations
 import random
 import string
 
+from stdnum import get_cc_module, luhn
 from stdnum import iban as std_iban
-from stdnum import luhn
-from stdnum import get_cc_module
 from stdnum.iso7064 import mod_11_10
 
 _DIGITS = string.digits
