@@ -41,7 +41,7 @@ def _record_metadata(storage: StorageResource, asset: str, manifest: dict) -> di
         for q in quarantine.slice(0, 10).to_pylist()
     ]
     return {
-        "rows": manifest["rows"],
+        "dagster/row_count": manifest["rows"],
         "quarantined": manifest["quarantined"],
         "data_version": manifest["data_version"],
         "path": dg.MetadataValue.path(store.url(asset)),
@@ -53,6 +53,7 @@ def _record_metadata(storage: StorageResource, asset: str, manifest: dict) -> di
 @dg.asset(
     group_name="corpora",
     code_version=CODE_VERSION,
+    tags={"sap_llm/layer": "source"},
     kinds={"python", "parquet"},
     description="FUNSD, CORD v2, SROIE 2019 and RVL-CDIP from local folders in their native formats.",
 )
@@ -75,6 +76,7 @@ def public_documents(
 @dg.asset(
     group_name="corpora",
     code_version=CODE_VERSION,
+    tags={"sap_llm/layer": "source"},
     kinds={"postgres", "parquet"},
     description="Historical documents + validated extractions from QorSync (off without QORSYNC_DB_URI).",
 )
@@ -103,6 +105,7 @@ def qorsync_documents(context: dg.AssetExecutionContext, config: QorSyncConfig, 
 @dg.asset(
     group_name="corpora",
     code_version=CODE_VERSION,
+    tags={"sap_llm/layer": "source"},
     kinds={"labelstudio", "parquet"},
     deps=[qorsync_documents, public_documents],
     description="Human-corrected ground truth from Label Studio (off without its URL and token).",

@@ -51,6 +51,7 @@ class SplitsConfig(dg.Config):
 @dg.asset(
     group_name="dataset",
     code_version=CODE_VERSION,
+    tags={"sap_llm/layer": "dataset"},
     kinds={"spark", "parquet"},
     deps=[SYNTHETIC, "public_documents", "qorsync_documents", "label_studio_annotations"],
     description="Every source unioned on Spark: normalised, SHA-256 deduplicated, quality-filtered.",
@@ -61,7 +62,7 @@ def unified_corpus(config: UnifiedCorpusConfig, storage: StorageResource, spark:
     return dg.MaterializeResult(
         metadata={
             "rows_in": manifest["rows_in"],
-            "rows": manifest["rows"],
+            "dagster/row_count": manifest["rows"],
             "quarantined": manifest["quarantined"],
             "near_duplicates_flagged": manifest["near_duplicates_flagged"],
             "quarantined_by_stage": dg.MetadataValue.md(
@@ -121,6 +122,7 @@ unified_coverage = _unified_check("unified_corpus_coverage", "GX: annotation cov
 @dg.asset(
     group_name="dataset",
     code_version=CODE_VERSION,
+    tags={"sap_llm/layer": "dataset"},
     kinds={"spark", "parquet"},
     deps=[unified_corpus],
     description="train/val/test 70/15/15 by hash of the near-duplicate group: stable, leakage-free.",
@@ -138,7 +140,7 @@ def corpus_splits(config: SplitsConfig, storage: StorageResource, spark: SparkRe
     ]
     return dg.MaterializeResult(
         metadata={
-            "rows": manifest["rows"],
+            "dagster/row_count": manifest["rows"],
             **{f"{s}_rows": n for s, n in manifest["counts"].items()},
             "fractions": dg.MetadataValue.md(
                 md_table(
@@ -197,6 +199,7 @@ def corpus_splits_leakage(storage: StorageResource) -> dg.AssetCheckResult:
 @dg.asset(
     group_name="dataset",
     code_version=CODE_VERSION,
+    tags={"sap_llm/layer": "dataset"},
     kinds={"spark", "json"},
     deps=[corpus_splits],
     description="statistics.json, splits.json, label_distribution.json and per-split plots.",

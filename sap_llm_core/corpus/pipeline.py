@@ -81,7 +81,10 @@ def build_unified_corpus(
     for asset in sources:
         manifest = store.read_manifest(asset)
         paths = shard_paths(store, asset)
-        inputs[asset] = {"rows": int(manifest.get("rows", 0)), "data_version": manifest.get("data_version")}
+        inputs[asset] = {
+            "rows": int(manifest.get("rows", manifest.get("kept", 0))),
+            "data_version": manifest.get("data_version"),
+        }
         if not paths:
             continue
         frame = spark.read.parquet(*[_spark(store, p) for p in paths]).select(*RECORD_COLUMNS)

@@ -40,8 +40,22 @@ DERIVED_COLUMNS: tuple[str, ...] = (
 )
 UNIFIED_COLUMNS: tuple[str, ...] = RECORD_COLUMNS + DERIVED_COLUMNS
 
-# Ground-truth keys that are structure, not text to be found on the page.
-NON_TEXT_KEYS = frozenset({"id", "label", "word_indices", "links", "linking", "rvl_cdip_class", "group_id"})
+# Ground-truth keys that are structure or document metadata (type, subtype, language), not text
+# to be found on the page.
+NON_TEXT_KEYS = frozenset(
+    {
+        "id",
+        "label",
+        "word_indices",
+        "links",
+        "linking",
+        "rvl_cdip_class",
+        "group_id",
+        "document_type",
+        "subtype",
+        "language",
+    }
+)
 _STRIP = ".,:;()[]{}\"'*#"
 
 
