@@ -85,7 +85,7 @@ def build_unified_corpus(
             "rows": int(manifest.get("rows", manifest.get("kept", 0))),
             "data_version": manifest.get("data_version"),
         }
-        if not paths:
+        if not paths or not inputs[asset]["rows"]:
             continue
         frame = spark.read.parquet(*[_spark(store, p) for p in paths]).select(*RECORD_COLUMNS)
         frames.append(frame.withColumn("_priority", F.lit(SOURCE_PRIORITY.get(asset, 9))))
