@@ -22,6 +22,7 @@ class SparkResource(dg.ConfigurableResource):
     app_name: str = _DEFAULTS.app_name
     driver_memory: str = _DEFAULTS.driver_memory
     shuffle_partitions: int = _DEFAULTS.shuffle_partitions
+    min_file_partitions: int = _DEFAULTS.min_file_partitions
     conf: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULTS.conf))
 
     def settings(self) -> SparkSettings:
@@ -30,6 +31,7 @@ class SparkResource(dg.ConfigurableResource):
             app_name=self.app_name,
             driver_memory=self.driver_memory,
             shuffle_partitions=self.shuffle_partitions,
+            min_file_partitions=self.min_file_partitions,
             conf=dict(self.conf),
         )
 

@@ -83,6 +83,9 @@ class SparkSettings(BaseModel):
     app_name: str = "sap-llm-corpus"
     driver_memory: str = "4g"
     shuffle_partitions: int = Field(8, ge=1)
+    # Input files are packed into partitions by size and this number, not by the core count, so the
+    # same inputs give the same output files on local[2], local[*] and a cluster.
+    min_file_partitions: int = Field(8, ge=1)
     conf: dict[str, str] = Field(default_factory=dict)
 
 

@@ -69,7 +69,7 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-WORDS = "Purchase Order 4500012345 Vendor Acme GmbH Total 1.250,00 EUR".split()
+WORDS = ["Purchase", "Order", "4500012345", "Vendor", "Acme", "GmbH", "Total", "1.250,00", "EUR"]
 
 
 def _words(words: list[str]) -> str:

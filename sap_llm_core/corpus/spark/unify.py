@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -265,9 +266,10 @@ def write_shards(
 ) -> list[dict[str, Any]]:
     """Write a DataFrame as ``<asset>/<folder>/shard-NNNNN.parquet`` reproducibly.
 
-    Rows are hash-partitioned by id and sorted within each file, and Spark's part files are renamed
-    in partition order, so the same input gives byte-identical files on every run (which is what
-    lets ``dvc repro`` and a Dagster run be compared by hash).
+    Spark writes a staging copy (executors write in parallel; rows sorted by id within each of the
+    input's partitions); the driver then re-encodes the part files, in partition order, as the
+    published shards. The same inputs and params give byte-identical files on every run, which is
+    what lets ``dvc repro`` and a Dagster run be compared by hash.
     """
     from sap_llm_core.corpus.records_io import sha256_bytes
 
@@ -275,6 +277,7 @@ def write_shards(
     staging = store.path(asset, f"_staging_{folder.replace('/', '_')}")
     if store.fs.exists(staging):
         store.fs.rm(staging, recursive=True)
+    store.fs.makedirs(store.path(asset, folder), exist_ok=True)
     # No shuffle: files follow the input's partitions (fixed by the input files and the session's
     # parallelism), each sorted by id -- deterministic, and it keeps whole documents off the network.
     # Only a frame far larger than ``shard_rows`` per partition is split further.
@@ -284,24 +287,20 @@ def write_shards(
     (
         frame.sortWithinPartitions("id")
         .write.mode("overwrite")
+        .option("compression", "snappy")  # staging only: fast
         .parquet(spark_path(store.url(asset, f"_staging_{folder.replace('/', '_')}")))
     )
     parts = sorted(p for p in store.fs.ls(staging, detail=False) if posixpath.basename(p).startswith("part-"))
     entries: list[dict[str, Any]] = []
-    store.fs.makedirs(store.path(asset, folder), exist_ok=True)
     for number, part in enumerate(parts):
+        # parquet-mr lists column encodings in JVM hash order, so the same rows written by two JVMs
+        # differ in a few footer bytes. Re-encoding each part with pyarrow (one file in memory at a
+        # time, on the driver) makes the published shards byte-identical run to run.
+        with store.fs.open(part, "rb") as fh:
+            table = pq.read_table(fh).replace_schema_metadata(None)
         name = f"shard-{number:05d}.parquet"
-        store.fs.mv(part, store.path(asset, folder, name))
+        store.write_table(table, asset, folder, name)
         data = store.read_bytes(asset, folder, name)
-        entries.append({"path": f"{folder}/{name}", "sha256": sha256_bytes(data)})
+        entries.append({"path": f"{folder}/{name}", "rows": table.num_rows, "sha256": sha256_bytes(data)})
     store.fs.rm(staging, recursive=True)
-    for entry in entries:
-        entry["rows"] = _parquet_rows(store, asset, entry["path"])
     return entries
-
-
-def _parquet_rows(store: ArtifactStore, asset: str, path: str) -> int:
-    import pyarrow.parquet as pq
-
-    with store.fs.open(store.path(asset, path), "rb") as fh:
-        return pq.ParquetFile(fh).metadata.num_rows
