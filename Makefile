@@ -56,3 +56,30 @@ lint: env
 
 benchmark: env
 	$(BIN)/python benchmarks/synthetic_generation.py
+
+# ---- corpus pipeline tool environments (issue 3) ---------------------------------------------
+# DVC and the Label Studio server live in their own environments under .tools/: dvc's hydra pins
+# antlr 4.9 (breaks dagster's string selections) and Label Studio is a ~1 GB Django application.
+TOOLS := .tools
+DVC := $(TOOLS)/dvc/bin/dvc
+LABEL_STUDIO := $(TOOLS)/label-studio/bin/label-studio
+
+.PHONY: dvc-env label-studio-env repro
+
+$(DVC):
+	$(PYTHON) -m venv $(TOOLS)/dvc
+	$(TOOLS)/dvc/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/dvc/bin/python -m pip install -q 'dvc>=3.50,<4'
+
+$(LABEL_STUDIO):
+	$(PYTHON) -m venv $(TOOLS)/label-studio
+	$(TOOLS)/label-studio/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/label-studio/bin/python -m pip install -q 'label-studio>=1.23,<1.24'
+
+dvc-env: $(DVC)
+
+label-studio-env: $(LABEL_STUDIO)
+
+# `dvc repro` of the corpus stages; the stages call the sap-llm CLI of the main environment.
+repro: env dvc-env
+	PATH=$(CURDIR)/$(BIN):$$PATH $(DVC) repro

@@ -9,11 +9,13 @@ import dagster as dg
 
 import jobs
 import sensors
-from assets import corpora, knowledge_base
+from assets import corpora, corpus_sources, dataset, knowledge_base
 from orchestration.resources import resources_for
 
 defs = dg.Definitions.merge(
     corpora.defs,
+    corpus_sources.defs,
+    dataset.defs,
     knowledge_base.defs,
     jobs.defs,
     sensors.defs,

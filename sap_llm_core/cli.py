@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from sap_llm_core.corpus.cli import corpus_app
 from sap_llm_core.settings import get_settings
 from sap_llm_core.storage import ArtifactStore
 
 app = typer.Typer(help="SAP_LLM platform command line.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
 console = Console()
 
 

@@ -20,6 +20,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from sap_llm_core.corpus.config import (
+    LabelStudioSettings,
+    PublicDataSettings,
+    QorSyncSettings,
+    QualitySettings,
+    SparkSettings,
+    SplitSettings,
+)
 from sap_llm_core.synthetic.config import GeneratorConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +96,12 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     synthetic: GeneratorConfig = GeneratorConfig()
     knowledge_base: KnowledgeBaseSettings = KnowledgeBaseSettings()
+    public_data: PublicDataSettings = PublicDataSettings()
+    qorsync: QorSyncSettings = QorSyncSettings()
+    label_studio: LabelStudioSettings = LabelStudioSettings()
+    spark: SparkSettings = SparkSettings()
+    quality: QualitySettings = QualitySettings()
+    splits: SplitSettings = SplitSettings()
 
     @classmethod
     def settings_customise_sources(

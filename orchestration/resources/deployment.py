@@ -12,6 +12,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from orchestration.resources.mongo import MongoResource
+from orchestration.resources.spark import SparkResource
 from orchestration.resources.storage import StorageResource
 from orchestration.resources.vector_index import VectorIndexResource
 from sap_llm_core.settings import get_settings
@@ -22,10 +23,16 @@ Deployment = Literal["local", "production"]
 def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
     deployment = deployment or get_settings().deployment
     if deployment == "local":
-        return {"storage": StorageResource(), "mongo": MongoResource(), "vector_index": VectorIndexResource()}
+        return {
+            "storage": StorageResource(),
+            "spark": SparkResource(),
+            "mongo": MongoResource(),
+            "vector_index": VectorIndexResource(),
+        }
     if deployment == "production":
         return {
             "storage": StorageResource(root=dg.EnvVar("SAP_LLM_STORAGE__ROOT")),
+            "spark": SparkResource(master=dg.EnvVar("SAP_LLM_SPARK__MASTER")),
             "mongo": MongoResource(uri=dg.EnvVar("MONGO_URI")),
             "vector_index": VectorIndexResource(backend="weaviate", weaviate_url=dg.EnvVar("WEAVIATE_URL")),
         }

@@ -1,0 +1,1 @@
+"""The corpus pipeline: public/QorSync/Label Studio sources, Spark unification, splits, statistics."""

@@ -1,0 +1,1 @@
+"""Data-quality suites of the corpus (Great Expectations 1.x)."""
