@@ -50,6 +50,7 @@ class VisionEncoderSettings(BaseModel):
     base_models_dir: str = "models/base"
     seed: int = 42
     max_length: int = 384
+    max_subtokens_per_word: int = 3
     epochs: float = 3
     batch_size: int = 8
     learning_rate: float = 2e-3
