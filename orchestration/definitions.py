@@ -9,7 +9,7 @@ import dagster as dg
 
 import jobs
 import sensors
-from assets import corpora, corpus_sources, dataset, knowledge_base
+from assets import corpora, corpus_sources, dataset, knowledge_base, models
 from orchestration.resources import resources_for
 
 defs = dg.Definitions.merge(
@@ -17,6 +17,7 @@ defs = dg.Definitions.merge(
     corpus_sources.defs,
     dataset.defs,
     knowledge_base.defs,
+    models.defs,
     jobs.defs,
     sensors.defs,
     dg.Definitions(resources=resources_for()),

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from orchestration.launchers.training import TrainingLauncherResource
+from orchestration.resources.mlflow import MLflowResource
 from orchestration.resources.mongo import MongoResource
 from orchestration.resources.spark import SparkResource
 from orchestration.resources.storage import StorageResource
@@ -28,6 +30,8 @@ def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
             "spark": SparkResource(),
             "mongo": MongoResource(),
             "vector_index": VectorIndexResource(),
+            "mlflow": MLflowResource(),
+            "training_launcher": TrainingLauncherResource(mode="subprocess"),
         }
     if deployment == "production":
         return {
@@ -35,5 +39,7 @@ def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
             "spark": SparkResource(master=dg.EnvVar("SAP_LLM_SPARK__MASTER")),
             "mongo": MongoResource(uri=dg.EnvVar("MONGO_URI")),
             "vector_index": VectorIndexResource(backend="weaviate", weaviate_url=dg.EnvVar("WEAVIATE_URL")),
+            "mlflow": MLflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
+            "training_launcher": TrainingLauncherResource(mode="k8s", load_incluster_config=True),
         }
     raise ValueError(f"deployment must be 'local' or 'production', got {deployment!r}")
