@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from sap_llm_core.continuous_learning.config import ContinuousLearningSettings
 from sap_llm_core.corpus.config import (
     LabelStudioSettings,
     PublicDataSettings,
@@ -136,6 +137,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     quality: QualitySettings = QualitySettings()
     splits: SplitSettings = SplitSettings()
+    continuous_learning: ContinuousLearningSettings = ContinuousLearningSettings()
     models: ModelsSettings = ModelsSettings()
 
     @classmethod

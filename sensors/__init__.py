@@ -1,5 +1,7 @@
-"""Sensors (PMG feedback -> LoRA retrain, new raw documents, run-failure alerts) join here."""
+"""Sensors: PMG feedback -> LoRA retrain."""
 
 import dagster as dg
 
-defs = dg.Definitions(sensors=[])
+from sensors.pmg_feedback import pmg_feedback_sensor
+
+defs = dg.Definitions(sensors=[pmg_feedback_sensor])

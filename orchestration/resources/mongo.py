@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 from pymongo import MongoClient
+from pymongo.database import Database
 
 from sap_llm_core.knowledge_base.local_mongo_server import LocalMongoServer
 from sap_llm_core.knowledge_base.mongo_store import KnowledgeBaseStore, redact_uri
@@ -31,6 +32,14 @@ class MongoResource(dg.ConfigurableResource):
 
     def describe(self) -> str:
         return redact_uri(self.uri) if self.uri else f"local nx-27017 ({self.local_data_dir})"
+
+    @contextlib.contextmanager
+    def pmg_database(self) -> Iterator[Database]:
+        """The Process Memory Graph's database, on the same server as the knowledge base."""
+        from sap_llm_core.pmg.connection import pmg_database
+
+        with pmg_database(self.local_data_dir, self.uri or None) as db:
+            yield db
 
     @contextlib.contextmanager
     def kb_store(self) -> Iterator[KnowledgeBaseStore]:

@@ -26,6 +26,7 @@ class FeedbackTrainingSet:
     routing_labels: list[dict[str, Any]]
     quarantine: list[QuarantineRecord] = field(default_factory=list)
     correction_ids: list[str] = field(default_factory=list)
+    field_corrections_applied: int = 0
 
     @property
     def records(self) -> list[DocumentRecord]:
@@ -124,6 +125,7 @@ def build_training_set(
                 {"document_id": c["document_id"], "correction_id": c["_id"], **c["routing"]}
             )
     corrected: list[DocumentRecord] = []
+    applied = 0
     for document_id in sorted(by_document):
         record, problem = apply_field_corrections(documents[document_id], by_document[document_id])
         if record is None:
@@ -139,6 +141,9 @@ def build_training_set(
                 )
         else:
             corrected.append(record)
+            applied += len(by_document[document_id])
     replay_size = int(round(replay_ratio * max(len(corrected), 1)))
     replay = replay_sample(train, replay_size, seed, exclude=set(by_document))
-    return FeedbackTrainingSet(corrected, replay, routing_labels, quarantine, [c["_id"] for c in corrections])
+    return FeedbackTrainingSet(
+        corrected, replay, routing_labels, quarantine, [c["_id"] for c in corrections], applied
+    )

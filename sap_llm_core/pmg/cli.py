@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from sap_llm_core.pmg.connection import pmg_database
+from sap_llm_core.pmg.connection import LOCAL_DATA_FOLDER, pmg_database
 from sap_llm_core.pmg.graph_store import ProcessMemoryGraph
 from sap_llm_core.pmg.model import Feedback, FeedbackKind
 from sap_llm_core.pmg.snapshot import take_snapshot
@@ -18,7 +19,7 @@ console = Console()
 
 
 def _data_dir(storage_root: str | None) -> str:
-    return storage_root or get_settings().storage.resolved_root()
+    return str(Path(storage_root or get_settings().storage.resolved_root()) / LOCAL_DATA_FOLDER)
 
 
 @pmg_app.command()

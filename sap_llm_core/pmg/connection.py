@@ -1,5 +1,6 @@
 """Reaching the PMG database: ``MONGO_URI`` when set (a real MongoDB), else the embedded
-nx-27017 server on the project's storage folder, started for the duration of the block."""
+nx-27017 server over the SQLite file in ``data_dir`` (the knowledge base's folder, so the Dagster
+assets and the CLI see one database), started for the duration of the block."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pymongo.database import Database
 from sap_llm_core.knowledge_base.local_mongo_server import LocalMongoServer
 
 DATABASE = "sap_llm_pmg"
+# Where the embedded server keeps its file, under the storage root; the same as MongoResource's.
+LOCAL_DATA_FOLDER = "knowledge_base_mongo"
 
 
 @contextlib.contextmanager
@@ -21,7 +24,7 @@ def pmg_database(data_dir: str | Path, uri: str | None = None) -> Iterator[Datab
     uri = uri or os.environ.get("MONGO_URI")
     server = None
     if not uri:
-        server = LocalMongoServer(Path(data_dir) / "pmg").start()
+        server = LocalMongoServer(Path(data_dir)).start()
         uri = server.uri
     client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=5000, tz_aware=True)
     try:

@@ -79,7 +79,9 @@ def test_training_set_applies_corrections_and_quarantines_the_rest():
     reasons = {q.id: q.reason for q in result.quarantine}
     assert "not in the words" in reasons["fb-002"] and "not in the corpus" in reasons["fb-004"]
     # counts in = corrected + routing labels + quarantined
-    assert len(corrections) == 1 + len(result.routing_labels) + len(result.quarantine)
+    assert len(corrections) == result.field_corrections_applied + len(result.routing_labels) + len(
+        result.quarantine
+    )
     assert len(result.replay) == 3 and not {r.id for r in result.replay} & {"d1", "d2"}
     assert result.correction_ids == ["fb-001", "fb-002", "fb-003", "fb-004"]
 
