@@ -9,7 +9,7 @@ import dagster as dg
 
 import jobs
 import sensors
-from assets import continuous_learning, corpora, corpus_sources, dataset, knowledge_base, models
+from assets import continuous_learning, corpora, corpus_sources, dataset, knowledge_base, models, registry
 from orchestration.resources import resources_for
 
 defs = dg.Definitions.merge(
@@ -18,6 +18,7 @@ defs = dg.Definitions.merge(
     dataset.defs,
     knowledge_base.defs,
     models.defs,
+    registry.defs,
     continuous_learning.defs,
     jobs.defs,
     sensors.defs,

@@ -15,12 +15,14 @@ from rich.table import Table
 
 from sap_llm_core.corpus.cli import corpus_app
 from sap_llm_core.pmg.cli import pmg_app
+from sap_llm_core.registry.cli import registry_app
 from sap_llm_core.settings import get_settings
 from sap_llm_core.storage import ArtifactStore
 
 app = typer.Typer(help="SAP_LLM platform command line.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(pmg_app, name="pmg")
+app.add_typer(registry_app, name="registry")
 console = Console()
 
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from sap_llm_core.continuous_learning.config import ContinuousLearningSettings
+from sap_llm_core.registry.config import RegistrySettings
 from sap_llm_core.corpus.config import (
     LabelStudioSettings,
     PublicDataSettings,
@@ -138,6 +139,7 @@ class Settings(BaseSettings):
     quality: QualitySettings = QualitySettings()
     splits: SplitSettings = SplitSettings()
     continuous_learning: ContinuousLearningSettings = ContinuousLearningSettings()
+    registry: RegistrySettings = RegistrySettings()
     models: ModelsSettings = ModelsSettings()
 
     @classmethod

@@ -1,0 +1,1 @@
+"""Model registry promotion: challenger -> champion only past targets and the current champion."""
