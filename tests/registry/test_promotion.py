@@ -73,7 +73,8 @@ def test_good_version_is_promoted_and_degraded_one_never(client, monkeypatch, tm
     assert alias_version(client, MODEL, CHAMPION) == v3
 
     result = CliRunner().invoke(
-        registry_app, ["rollback", MODEL, str(v1), "--reason", "bad week", "--tracking-uri", client.tracking_uri]
+        registry_app,
+        ["rollback", MODEL, str(v1), "--reason", "bad week", "--tracking-uri", client.tracking_uri],
     )
     assert result.exit_code == 0, result.output
     assert alias_version(client, MODEL, CHAMPION) == v1
