@@ -46,13 +46,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _restore_sigint() -> None:
+def restore_sigint() -> None:
     """``dagster dev`` shuts down on KeyboardInterrupt; a background child inherits SIGINT ignored,
     and then SIGTERM (which dagster turns into an interrupt) is ignored too. Reset it in the child."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _group_alive(pgid: int) -> list[int]:
+def group_alive(pgid: int) -> list[int]:
     """Pids still in a process group that are not zombies (zombies hold no resources)."""
     alive = []
     for proc in Path("/proc").iterdir():
@@ -110,7 +110,7 @@ class DagsterDev:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_restore_sigint,  # see _restore_sigint
+            preexec_fn=restore_sigint,  # see restore_sigint
             start_new_session=True,
         )
         log.close()
@@ -173,9 +173,9 @@ class DagsterDev:
         except subprocess.TimeoutExpired:
             forced.append(pgid)
         deadline = time.monotonic() + 15
-        while _group_alive(pgid) and time.monotonic() < deadline:
+        while group_alive(pgid) and time.monotonic() < deadline:
             time.sleep(0.5)
-        leftovers = _group_alive(pgid)
+        leftovers = group_alive(pgid)
         if leftovers or forced:
             forced.extend(leftovers)
             with contextlib.suppress(ProcessLookupError):
