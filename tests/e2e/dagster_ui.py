@@ -77,6 +77,7 @@ class DagsterDev:
     dagster_home: Path
     storage_root: Path
     log_path: Path
+    workspace: Path = REPO_ROOT / "workspace.yaml"
     process: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -101,7 +102,7 @@ class DagsterDev:
             **self.extra_env,
         }
         dagster = Path(sys.executable).with_name("dagster")
-        cmd = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"]
+        cmd = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", str(self.workspace)]
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             cmd,
@@ -186,13 +187,14 @@ class DagsterDev:
 
 
 @contextlib.contextmanager
-def dagster_dev(workdir: Path) -> Iterator[DagsterDev]:
+def dagster_dev(workdir: Path, workspace: Path | None = None) -> Iterator[DagsterDev]:
     """Start ``dagster dev`` with a fresh instance and storage root under ``workdir``; always stop it."""
     server = DagsterDev(
         port=free_port(),
         dagster_home=workdir / "dagster_home",
         storage_root=workdir / "data",
         log_path=workdir / "dagster-dev.log",
+        workspace=workspace or REPO_ROOT / "workspace.yaml",
     )
     try:
         server.start()

@@ -11,6 +11,7 @@ picture from the same run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -75,10 +77,10 @@ class ExpectedGraph:
     schedules: list[str]
 
 
-def _expected_graph() -> ExpectedGraph:
-    workspace = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
+def expected_graph(definitions: dg.Definitions, workspace_file: Path) -> ExpectedGraph:
+    workspace = yaml.safe_load(workspace_file.read_text())
     location = workspace["load_from"][0]["python_module"]["location_name"]
-    graph = defs.resolve_asset_graph()
+    graph = definitions.resolve_asset_graph()
     groups: dict[str, list[str]] = {}
     checks: dict[str, list[str]] = {}
     for key in graph.get_all_asset_keys():
@@ -89,7 +91,7 @@ def _expected_graph() -> ExpectedGraph:
         groups.setdefault(node.group_name, []).append(name)
         if node.check_keys:
             checks[name] = sorted(c.name for c in node.check_keys)
-    repo = defs.get_repository_def()
+    repo = definitions.get_repository_def()
     return ExpectedGraph(
         location=location,
         groups={g: sorted(a) for g, a in sorted(groups.items())},
@@ -99,7 +101,7 @@ def _expected_graph() -> ExpectedGraph:
     )
 
 
-EXPECTED = _expected_graph()
+EXPECTED = expected_graph(defs, REPO_ROOT / "workspace.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -165,22 +167,46 @@ def test_graph_has_groups_and_assets_to_show() -> None:
     assert EXPECTED.checks.get(SMALL_ASSET), f"{SMALL_ASSET} should have asset checks"
 
 
-def test_global_lineage_shows_every_asset(server: DagsterDev, page: Any) -> None:
-    page.goto(f"{server.url}/asset-groups")
+def show_whole_graph(page: Any, url: str, for_picture: bool = False) -> None:
+    """Open the global lineage with every group expanded, as a person would: with several groups the
+    UI starts with them collapsed; right-click on the background offers "Expand all groups".
+    ``for_picture``: a wide window without the navigation column, so a deep graph stays legible."""
+    if for_picture:
+        page.set_viewport_size({"width": 2400, "height": 1300})
+    page.goto(f"{url}/asset-groups")
     _expect_text(page, "Global asset lineage")
-    for assets in EXPECTED.groups.values():
-        for asset in assets:
+    hide_navigation = page.get_by_text("Hide navigation", exact=True)
+    if for_picture and hide_navigation.count():
+        hide_navigation.click()
+    if len(EXPECTED.groups) > 1:
+        for group in EXPECTED.groups:
+            _expect_text(page, group)
+        viewport = page.viewport_size
+        page.mouse.click(viewport["width"] - 150, 160, button="right")
+        item = page.get_by_role("menuitem", name=re.compile("(Expand|Collapse) all groups"))
+        if "Expand" in item.inner_text():
+            item.click()
+        else:  # the browser profile remembers groups expanded on an earlier visit
+            page.keyboard.press("Escape")
+    else:
+        # One group: no group boxes, the asset nodes are shown directly.
+        for asset in next(iter(EXPECTED.groups.values())):
             _expect_text(page, asset)
+    page.wait_for_timeout(1500)  # let the graph finish its zoom-to-fit animation
+
+
+def test_global_lineage_shows_every_group(server: DagsterDev, page: Any) -> None:
+    show_whole_graph(page, server.url)
     # The start-up pop-up ("nux") is disabled in orchestration/dagster.yaml; nothing covers the graph.
     assert page.locator("[role=dialog]").count() == 0
 
 
-def test_every_group_page_lists_its_assets(server: DagsterDev, page: Any) -> None:
+def test_every_group_lists_its_assets(server: DagsterDev, page: Any) -> None:
+    # The group's List tab: full names (graph nodes shorten long names when zoomed out).
     for group, assets in EXPECTED.groups.items():
-        page.goto(f"{server.url}/locations/{EXPECTED.location}/asset-groups/{group}")
+        page.goto(f"{server.url}/locations/{EXPECTED.location}/asset-groups/{group}/list")
         _expect_text(page, group)
-        for asset in assets:
-            _expect_text(page, asset)
+        _wait_for_all_in_body(page, assets)
 
 
 def test_catalog_shows_each_asset_with_its_group(server: DagsterDev, page: Any) -> None:
@@ -276,10 +302,8 @@ def test_materialise_through_the_ui_api_and_see_checks_pass(server: DagsterDev, 
     page.screenshot(path=str(ARTIFACTS / f"{SMALL_ASSET}-overview.png"), full_page=True)
 
     # The whole graph after the run, with the check counts on the node.
-    page.set_viewport_size({"width": 1800, "height": 1100})
-    page.goto(f"{server.url}/asset-groups")
+    show_whole_graph(page, server.url, for_picture=True)
     _expect_text(page, f"{n_checks} / {n_checks} Passed")
-    page.wait_for_timeout(1000)  # let the graph finish its zoom-to-fit animation
     shot = ARTIFACTS / "asset-graph.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
