@@ -150,3 +150,25 @@ def test_training_pod_mounts_the_shared_checkpoint_claim_and_existing_secrets() 
 def test_training_command_is_the_training_images_entry_point() -> None:
     (container,) = _template()["spec"]["containers"]
     assert container["command"][:3] == ["python", "-m", "sap_llm_core.training"]
+
+
+def test_mlflow_service_is_where_the_connection_secret_points() -> None:
+    docs = {d["kind"]: d for d in load_manifests(K8S / "mlflow.yaml")}
+    deployment, service = validate(docs["Deployment"]), validate(docs["Service"])
+    pod_labels = deployment.spec.template.metadata.labels
+    assert all(pod_labels.get(k) == v for k, v in service.spec.selector.items())
+    assert deployment.spec.selector.match_labels.items() <= pod_labels.items()
+    (container,) = deployment.spec.template.spec.containers
+    assert "--workers 1" in " ".join(container.args)
+    assert {e.name: e.value for e in container.env}["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert all(source.secret_ref.name in _secrets() for source in container.env_from)
+
+    namespace = service.metadata.namespace
+    expected = f"http://{service.metadata.name}.{namespace}.svc.cluster.local:{service.spec.ports[0].port}"
+    for secret in ("sap-llm-connections", "sap-llm-training"):
+        (doc,) = [
+            d
+            for d in load_manifests(K8S / "secrets.yaml")
+            if d["kind"] == "Secret" and d["metadata"]["name"] == secret
+        ]
+        assert doc["stringData"]["MLFLOW_TRACKING_URI"] == expected
