@@ -15,12 +15,20 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help env run test ui lint benchmark clean-data
+.PHONY: help env run test ui lint benchmark clean-data browser-deps mlflow-ui asset-graph
+
+# MLflow's local store: the same SQLite file and artifact folder the training assets log to.
+MLFLOW_DIR ?= $(CURDIR)/.mlflow
+MLFLOW_PORT ?= 5000
+# Debian's Chromium drives the UI test (tests/e2e); Playwright only brings the driver, no browser.
+CHROMIUM ?= /usr/bin/chromium
 
 help:
 	@echo "make run    - materialise the whole asset graph on the defaults and print where results are"
 	@echo "make test   - run the test suite"
 	@echo "make ui     - start the Dagster UI on http://127.0.0.1:3000"
+	@echo "make mlflow-ui - start the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
+	@echo "make asset-graph - re-export docs/asset-graph.png from the UI (runs the browser test)"
 	@echo "make lint   - ruff"
 	@echo "make benchmark - run benchmarks/ and write JSON results to benchmarks/results/"
 
@@ -44,11 +52,32 @@ run: env
 	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' --config-json '$(RUN_CONFIG)'
 	$(BIN)/sap-llm summary
 
-test: env
+test: env browser-deps
 	$(BIN)/python -m pytest
+
+# Installs Chromium only when it is missing, so a second `make test` does nothing here.
+browser-deps:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "installing Debian chromium for the browser test"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
 
 ui: env
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# One worker and no job execution: 2 processes instead of 16 (about 3 GB).
+mlflow-ui: env
+	@mkdir -p $(MLFLOW_DIR)/artifacts
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --workers 1 \
+	  --host 127.0.0.1 --port $(MLFLOW_PORT) \
+	  --backend-store-uri sqlite:///$(MLFLOW_DIR)/mlflow.db \
+	  --default-artifact-root $(MLFLOW_DIR)/artifacts
+
+asset-graph: env browser-deps
+	SAP_LLM_EXPORT_ASSET_GRAPH=docs/asset-graph.png $(BIN)/python -m pytest -q \
+	  tests/e2e/test_dagster_ui.py -k materialise
 
 lint: env
 	$(BIN)/ruff check .

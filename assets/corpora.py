@@ -8,7 +8,7 @@ from sap_llm_core.settings import get_settings
 from sap_llm_core.synthetic import quality
 from sap_llm_core.synthetic.config import GeneratorConfig
 from sap_llm_core.synthetic.corpus import ASSET, GENERATOR_VERSION, generate_corpus
-from sap_llm_core.synthetic.preview import counts_table, sample_page_markdown
+from sap_llm_core.synthetic.preview import counts_table, records_preview, sample_page_markdown
 
 _DEFAULTS = get_settings().synthetic
 
@@ -57,12 +57,14 @@ def synthetic_documents(
     )
     context.log.info(f"synthetic_documents: {stats}")
     first_image = None
+    preview = "_no records kept_"
     if manifest["shards"] and manifest["kept"]:
         table = store.read_table(
             ASSET,
             manifest["shards"][0]["path"],
         )
         first_image = table.column("image_path")[0].as_py()
+        preview = records_preview(table)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(manifest["data_version"]),
         metadata={
@@ -77,6 +79,7 @@ def synthetic_documents(
             "counts_by_language": dg.MetadataValue.md(
                 counts_table(manifest["counts_by_language"], "language")
             ),
+            "records_preview": dg.MetadataValue.md(preview),
             "sample_page": dg.MetadataValue.md(sample_page_markdown(store, first_image)),
             "data_version": manifest["data_version"],
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
+import pyarrow as pa
 from PIL import Image
 
 from sap_llm_core.storage import ArtifactStore
@@ -28,3 +29,21 @@ def sample_page_markdown(store: ArtifactStore, image_path: str | None, width: in
     image.save(buffer, format="PNG", optimize=True)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return f"![sample page](data:image/png;base64,{encoded})"
+
+
+def records_preview(table: pa.Table, rows: int = 5, text_chars: int = 60) -> str:
+    """The first records as a Markdown table, so a reviewer sees real rows (type, language, how many
+    words and labelled fields, the start of the text) without opening a Parquet file."""
+    lines = [
+        "| id | type | subtype | language | words | fields | text |",
+        "|---|---|---|---|---:|---:|---|",
+    ]
+    for record in table.slice(0, rows).to_pylist():
+        text = " ".join(record["ocr_text"].split())[:text_chars].replace("|", "\\|")
+        lines.append(
+            f"| `{record['id']}` | {record['document_type']} | {record['subtype'] or ''} "
+            f"| {record['language']} | {len(record['words'])} | {len(record['field_spans'])} | {text}… |"
+        )
+    if table.num_rows == 0:
+        lines.append("| _no records_ | | | | | | |")
+    return "\n".join(lines)

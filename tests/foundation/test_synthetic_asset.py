@@ -30,6 +30,8 @@ def test_materialisation_runs_every_check_and_is_stable(storage_root, dagster_ho
     assert metadata["quarantined"].value == 0
     assert "PURCHASE_ORDER" in metadata["counts_by_type"].value
     assert metadata["sample_page"].value.startswith("![sample page](data:image/png;base64,")
+    preview = metadata["records_preview"].value.splitlines()
+    assert preview[0].startswith("| id | type |") and len(preview) == 2 + 5  # header, rule, 5 records
     version = materialization.tags["dagster/data_version"]
 
     again = _materialize(storage_root, num_documents=80, shard_size=40)
