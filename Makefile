@@ -56,3 +56,4 @@ lint: env
 
 benchmark: env
 	$(BIN)/python benchmarks/synthetic_generation.py
+	$(BIN)/python benchmarks/kb_retrieval.py

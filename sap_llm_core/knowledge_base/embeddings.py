@@ -33,7 +33,7 @@ class Embedder:
         self._model = None
         self._lock = threading.Lock()
 
-    def _load(self):  # noqa: ANN202 - SentenceTransformer is an optional heavy import
+    def _load(self):
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,7 +49,10 @@ class Embedder:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         vectors = self._load().encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False,
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
             convert_to_numpy=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
@@ -110,6 +113,11 @@ class EmbeddingCache:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         keys = sorted(self._vectors)
         tmp = f"{self.path}.tmp.npz"
-        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]) if keys
-                 else np.zeros((0, self.dimension), dtype=np.float32))
+        np.savez(
+            tmp,
+            keys=np.array(keys),
+            vectors=np.stack([self._vectors[k] for k in keys])
+            if keys
+            else np.zeros((0, self.dimension), dtype=np.float32),
+        )
         os.replace(tmp, self.path)

@@ -30,8 +30,12 @@ METADATA_PATH = "/sap/opu/odata/sap/{api}/$metadata"
 class RateLimiter:
     """At most ``rate`` calls per second: each call waits until ``1/rate`` after the previous one."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.interval = 1.0 / rate
         self.clock, self.sleep = clock, sleep
         self._next = 0.0
@@ -58,10 +62,19 @@ class CrawlReport:
 
 
 class HubCrawler:
-    def __init__(self, base_url: str, api_key: str, out_dir: str | Path, rate_limit_per_s: float = 10.0,
-                 max_retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 30.0,
-                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
-                 max_retry_after_s: float = 60.0):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        out_dir: str | Path,
+        rate_limit_per_s: float = 10.0,
+        max_retries: int = 5,
+        backoff_s: float = 1.0,
+        timeout_s: float = 30.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_retry_after_s: float = 60.0,
+    ):
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.out_dir = Path(out_dir)
@@ -92,7 +105,9 @@ class HubCrawler:
     def _complete(self, api: str, state: dict[str, Any]) -> bool:
         entry = state.get(api)
         path = self.out_dir / f"{api}.edmx"
-        return bool(entry) and path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        return (
+            bool(entry) and path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        )
 
     # HTTP -----------------------------------------------------------------------------------------
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
@@ -101,7 +116,7 @@ class HubCrawler:
                 return min(float(response.headers["Retry-After"]), self.max_retry_after_s)
             except ValueError:
                 pass
-        return self.backoff_s * (2 ** attempt)
+        return self.backoff_s * (2**attempt)
 
     def fetch(self, api: str, report: CrawlReport) -> bytes:
         url = self.base_url + METADATA_PATH.format(api=api)
@@ -163,15 +178,26 @@ def api_names() -> list[str]:
     return [a["api"] for a in api_list()["apis"]]
 
 
-def crawl_from_env(out_dir: str | Path | None, settings: Any, log: Callable[[str], None] | None = None,
-                   apis: Sequence[str] | None = None) -> list[Path]:
+def crawl_from_env(
+    out_dir: str | Path | None,
+    settings: Any,
+    log: Callable[[str], None] | None = None,
+    apis: Sequence[str] | None = None,
+) -> list[Path]:
     """Crawl with ``SAP_API_KEY`` from the environment; returns the complete files."""
     key = os.environ.get("SAP_API_KEY")
     if not key:
         raise RuntimeError("crawler enabled but SAP_API_KEY is not set in the environment")
     if out_dir is None:
         raise RuntimeError("the crawler writes to a local folder; storage root is remote")
-    crawler = HubCrawler(settings.base_url, key, out_dir, settings.rate_limit_per_s, settings.max_retries,
-                         settings.backoff_s, settings.timeout_s)
+    crawler = HubCrawler(
+        settings.base_url,
+        key,
+        out_dir,
+        settings.rate_limit_per_s,
+        settings.max_retries,
+        settings.backoff_s,
+        settings.timeout_s,
+    )
     report = crawler.crawl(apis or api_names(), log=log)
     return report.files(Path(out_dir))

@@ -27,7 +27,7 @@ class FakeHub:
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 hub.requests.append((time.monotonic(), self.path, dict(self.headers)))
                 parts = self.path.split("/")
                 api = parts[5] if len(parts) > 6 and parts[6] == "$metadata" else ""
@@ -66,8 +66,10 @@ class FakeHub:
 
 
 def hub_files() -> dict[str, bytes]:
-    files = {"ZTEST_INVOICE_SRV": (FIXTURES / "v2_service.edmx").read_bytes(),
-             "API_V4_SRV": (FIXTURES / "v4_service.xml").read_bytes()}
+    files = {
+        "ZTEST_INVOICE_SRV": (FIXTURES / "v2_service.edmx").read_bytes(),
+        "API_V4_SRV": (FIXTURES / "v4_service.xml").read_bytes(),
+    }
     if SHARED.is_dir():  # the real files when present
         files.update({p.stem: p.read_bytes() for p in sorted(SHARED.glob("*.edmx"))})
     return files

@@ -14,28 +14,52 @@ from orchestration.resources import MongoResource, StorageResource, VectorIndexR
 from sap_llm_core.knowledge_base.local_mongo_server import LocalMongoServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ASSETS = [kb_assets.edmx_schemas, kb_assets.field_mappings, kb_assets.business_rules,
-          kb_assets.knowledge_base, kb_assets.kb_vector_index]
-CHECKS = [kb_assets.edmx_schemas_complete, kb_assets.edmx_schemas_no_quarantine,
-          kb_assets.field_mappings_references_valid, kb_assets.business_rules_parse,
-          kb_assets.knowledge_base_counts_match, kb_assets.kb_vector_index_precision,
-          kb_assets.kb_vector_index_latency]
+ASSETS = [
+    kb_assets.edmx_schemas,
+    kb_assets.field_mappings,
+    kb_assets.business_rules,
+    kb_assets.knowledge_base,
+    kb_assets.kb_vector_index,
+]
+CHECKS = [
+    kb_assets.edmx_schemas_complete,
+    kb_assets.edmx_schemas_no_quarantine,
+    kb_assets.field_mappings_references_valid,
+    kb_assets.business_rules_parse,
+    kb_assets.knowledge_base_counts_match,
+    kb_assets.kb_vector_index_precision,
+    kb_assets.kb_vector_index_latency,
+]
 
 
-def run(tmp: Path, edmx_dirs: list[str], selection: list | None = None, mongo: MongoResource | None = None,
-        evaluate: bool = True) -> dg.ExecuteInProcessResult:
+def run(
+    tmp: Path,
+    edmx_dirs: list[str],
+    selection: list | None = None,
+    mongo: MongoResource | None = None,
+    evaluate: bool = True,
+) -> dg.ExecuteInProcessResult:
     resources = {
         "storage": StorageResource(root=str(tmp / "data")),
         "mongo": mongo or MongoResource(local_data_dir=str(tmp / "mongo")),
         "vector_index": VectorIndexResource(backend="faiss"),
     }
-    config = {"ops": {"edmx_schemas": {"config": {"edmx_dirs": edmx_dirs, "crawl": False}},
-                      "kb_vector_index": {"config": {"evaluate": evaluate}}}}
+    config = {
+        "ops": {
+            "edmx_schemas": {"config": {"edmx_dirs": edmx_dirs, "crawl": False}},
+            "kb_vector_index": {"config": {"evaluate": evaluate}},
+        }
+    }
     chosen = selection or ASSETS
     ops = {a.key.to_user_string() for a in chosen}
     config["ops"] = {k: v for k, v in config["ops"].items() if k in ops}
-    return dg.materialize([*chosen, *CHECKS], resources=resources, run_config=config, raise_on_error=False,
-                          selection=[a.key for a in chosen])
+    return dg.materialize(
+        [*chosen, *CHECKS],
+        resources=resources,
+        run_config=config,
+        raise_on_error=False,
+        selection=[a.key for a in chosen],
+    )
 
 
 def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
@@ -48,16 +72,23 @@ def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 
 
 @pytest.mark.integration
-def test_group_materialises_on_real_files_with_all_checks_green(tmp_path: Path, shared_edmx_dir: Path) -> None:
+def test_group_materialises_on_real_files_with_all_checks_green(
+    tmp_path: Path, shared_edmx_dir: Path
+) -> None:
     result = run(tmp_path, [str(shared_edmx_dir)])
     assert result.success
     # latency is a WARN check measured properly by benchmarks/kb_retrieval.py; on a loaded CI machine
     # it may miss, so it is not asserted here
     outcome = checks(result)
     outcome.pop("kb_vector_index_latency")
-    assert outcome == {"edmx_schemas_complete": True, "edmx_schemas_no_quarantine": True,
-                       "field_mappings_references_valid": True, "business_rules_parse": True,
-                       "knowledge_base_counts_match": True, "kb_vector_index_precision": True}
+    assert outcome == {
+        "edmx_schemas_complete": True,
+        "edmx_schemas_no_quarantine": True,
+        "field_mappings_references_valid": True,
+        "business_rules_parse": True,
+        "knowledge_base_counts_match": True,
+        "kb_vector_index_precision": True,
+    }
     edmx = materialization(result, "edmx_schemas").metadata
     assert edmx["apis"].value == 6 and edmx["entity_types"].value == 72 and edmx["properties"].value == 1810
     assert "API_PRODUCT_SRV" in edmx["schemas"].value
@@ -72,12 +103,18 @@ def test_group_materialises_on_real_files_with_all_checks_green(tmp_path: Path, 
     again = run(tmp_path, [str(shared_edmx_dir)])  # re-materialise: same data versions, nothing rewritten
     assert again.success
     for asset in ("edmx_schemas", "field_mappings", "business_rules", "knowledge_base", "kb_vector_index"):
-        assert (materialization(again, asset).tags["dagster/data_version"]
-                == materialization(result, asset).tags["dagster/data_version"]), asset
+        assert (
+            materialization(again, asset).tags["dagster/data_version"]
+            == materialization(result, asset).tags["dagster/data_version"]
+        ), asset
     manifest = json.loads((tmp_path / "data" / "knowledge_base" / "manifest.json").read_text())
     assert sum(manifest["upserted"].values()) == 0 and sum(manifest["modified"].values()) == 0
-    assert json.loads((tmp_path / "data" / "kb_vector_index" / "manifest.json").read_text())[
-        "embedding_cache"]["misses"] == 0
+    assert (
+        json.loads((tmp_path / "data" / "kb_vector_index" / "manifest.json").read_text())["embedding_cache"][
+            "misses"
+        ]
+        == 0
+    )
 
 
 @pytest.mark.integration
@@ -88,9 +125,13 @@ def test_bad_file_is_quarantined_and_the_rest_flows_on(tmp_path: Path) -> None:
     (edmx / "API_BROKEN_SRV.edmx").write_bytes((FIXTURES / "v2_service.edmx").read_bytes()[:900])
     result = run(tmp_path, [str(edmx)], selection=ASSETS[:4])
     assert result.success
-    assert checks(result) == {"edmx_schemas_complete": True, "edmx_schemas_no_quarantine": False,
-                              "field_mappings_references_valid": True, "business_rules_parse": True,
-                              "knowledge_base_counts_match": True}
+    assert checks(result) == {
+        "edmx_schemas_complete": True,
+        "edmx_schemas_no_quarantine": False,
+        "field_mappings_references_valid": True,
+        "business_rules_parse": True,
+        "knowledge_base_counts_match": True,
+    }
     md = materialization(result, "edmx_schemas").metadata
     assert md["apis"].value == 1 and md["quarantined"].value == 1
     assert (tmp_path / "data" / "edmx_schemas" / "quarantine" / "API_BROKEN_SRV.edmx").exists()
@@ -116,8 +157,9 @@ def test_definitions_include_the_group_and_its_resources() -> None:
     from orchestration.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    group = {k.to_user_string() for k in graph.get_all_asset_keys()
-             if graph.get(k).group_name == "knowledge_base"}
+    group = {
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "knowledge_base"
+    }
     assert group == {"edmx_schemas", "field_mappings", "business_rules", "knowledge_base", "kb_vector_index"}
     for key in graph.get_all_asset_keys():
         if graph.get(key).group_name == "knowledge_base":
