@@ -68,6 +68,18 @@ def main() -> None:
             return vectors[text]
 
     search_retriever = KbRetriever(index, Precomputed(), entity_weight=settings.entity_weight)
+    # CPU time of the query thread with torch on one thread: what a query costs on an idle core. On a
+    # shared, overloaded machine wall-clock latency mostly measures the wait for a CPU; both are kept.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    cpu_time: list[float] = []
+    for q in queries:
+        t = time.thread_time()
+        retriever.search(q.query, k=5)
+        cpu_time.append((time.thread_time() - t) * 1000)
+    torch.set_num_threads(threads)
     for _ in range(args.passes):
         for q in queries:
             t = time.perf_counter()
@@ -109,6 +121,9 @@ def main() -> None:
             "end_to_end_max": round(max(end_to_end), 3),
             "search_only_p50": _pct(search_only, 50),
             "search_only_p95": _pct(search_only, 95),
+            "cpu_time_one_thread_p50": _pct(cpu_time, 50),
+            "cpu_time_one_thread_p95": _pct(cpu_time, 95),
+            "load_average_1m_after": round(os.getloadavg()[0], 2),
         },
         "targets": {
             "precision_at_5": settings.min_precision_at_5,
