@@ -71,6 +71,7 @@ def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return event.materialization
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_group_materialises_on_real_files_with_all_checks_green(
     tmp_path: Path, shared_edmx_dir: Path
