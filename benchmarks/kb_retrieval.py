@@ -72,14 +72,12 @@ def main() -> None:
     # shared, overloaded machine wall-clock latency mostly measures the wait for a CPU; both are kept.
     import torch
 
-    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     cpu_time: list[float] = []
     for q in queries:
         t = time.thread_time()
         retriever.search(q.query, k=5)
         cpu_time.append((time.thread_time() - t) * 1000)
-    torch.set_num_threads(threads)
     for _ in range(args.passes):
         for q in queries:
             t = time.perf_counter()

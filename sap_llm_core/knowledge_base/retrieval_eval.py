@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
+from sap_llm_core.knowledge_base.embeddings import query_threads
 from sap_llm_core.knowledge_base.retrieval import KbRetriever
 
 LANGUAGES = ("EN", "DE", "FR", "ES", "IT")
@@ -62,6 +63,11 @@ def evaluate(
     retriever: KbRetriever, queries: Sequence[EvalQuery], k: int = 10, warmup: int = 3
 ) -> dict[str, Any]:
     """Run every query one at a time (as the online path does) and compute the metrics."""
+    with query_threads(1):
+        return _evaluate(retriever, queries, k, warmup)
+
+
+def _evaluate(retriever: KbRetriever, queries: Sequence[EvalQuery], k: int, warmup: int) -> dict[str, Any]:
     for q in queries[:warmup]:  # model load and first-call costs are not query latency
         retriever.search(q.query, k=k)
     latencies: list[float] = []
