@@ -69,6 +69,7 @@ def hub_files() -> dict[str, bytes]:
     files = {
         "ZTEST_INVOICE_SRV": (FIXTURES / "v2_service.edmx").read_bytes(),
         "API_V4_SRV": (FIXTURES / "v4_service.xml").read_bytes(),
+        "ZTEST_MINIFIED_SRV": (FIXTURES / "v2_minified.edmx").read_bytes(),
     }
     if SHARED.is_dir():  # the real files when present
         files.update({p.stem: p.read_bytes() for p in sorted(SHARED.glob("*.edmx"))})
