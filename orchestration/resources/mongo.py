@@ -48,9 +48,12 @@ class MongoResource(dg.ConfigurableResource):
         if not uri:
             server = LocalMongoServer(self.local_data_dir).start()
             uri = server.uri
-        client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=self.server_selection_timeout_ms,
-                                          connectTimeoutMS=self.server_selection_timeout_ms,
-                                          socketTimeoutMS=30_000)
+        client: MongoClient = MongoClient(
+            uri,
+            serverSelectionTimeoutMS=self.server_selection_timeout_ms,
+            connectTimeoutMS=self.server_selection_timeout_ms,
+            socketTimeoutMS=30_000,
+        )
         try:
             yield KnowledgeBaseStore(client, self.database, batch_size=self.batch_size)
         finally:

@@ -168,8 +168,10 @@ class RuleSet(BaseModel):
 
 def load_rules(path: str | Path | None = None) -> RuleSet:
     if path is None:
-        text = resources.files("sap_llm_core.knowledge_base").joinpath("data/business_rules.yaml").read_text(
-            "utf-8"
+        text = (
+            resources.files("sap_llm_core.knowledge_base")
+            .joinpath("data/business_rules.yaml")
+            .read_text("utf-8")
         )
     else:
         text = Path(path).read_text("utf-8")
@@ -234,7 +236,8 @@ class RuleEngine:
         }
         self._corrections = {
             r.id: compile_rule(r.correction["expression"], FUNCTIONS, r.names())
-            for r in rules.rules if r.correction
+            for r in rules.rules
+            if r.correction
         }
 
     def _run(self, rule: BusinessRule, context: Mapping[str, Any], location: str) -> Finding | None:
@@ -243,17 +246,28 @@ class RuleEngine:
         except MissingValue:
             return None  # not applicable
         except (tf.TransformationError, ArithmeticError, TypeError, ValueError) as exc:
-            return Finding(rule_id=rule.id, severity=rule.severity, passed=False, location=location,
-                           message=f"{rule.description}: value not interpretable ({exc})")
+            return Finding(
+                rule_id=rule.id,
+                severity=rule.severity,
+                passed=False,
+                location=location,
+                message=f"{rule.description}: value not interpretable ({exc})",
+            )
         suggestion = None
         if not passed and rule.id in self._corrections:
             try:
                 suggestion = str(evaluate(self._corrections[rule.id], context, FUNCTIONS))
             except (MissingValue, tf.TransformationError, ArithmeticError, TypeError, ValueError):
                 suggestion = None
-        return Finding(rule_id=rule.id, severity=rule.severity, passed=passed, location=location,
-                       message=rule.description, auto_correctable=rule.auto_correctable and passed is False,
-                       suggestion=suggestion)
+        return Finding(
+            rule_id=rule.id,
+            severity=rule.severity,
+            passed=passed,
+            location=location,
+            message=rule.description,
+            auto_correctable=rule.auto_correctable and passed is False,
+            suggestion=suggestion,
+        )
 
     def check_document(self, doc: Mapping[str, Any]) -> list[Finding]:
         out: list[Finding] = []
@@ -279,8 +293,9 @@ class RuleEngine:
         for rule in self.rules:
             if rule.scope != "cross_document":
                 continue
-            if not all(role in bundle and bundle[role].get("document_type") == t
-                       for role, t in rule.roles.items()):
+            if not all(
+                role in bundle and bundle[role].get("document_type") == t for role, t in rule.roles.items()
+            ):
                 continue
             ctx: dict[str, Any] = {role: bundle[role] for role in rule.roles}
             ctx["params"] = Record(rule.params)
@@ -307,7 +322,13 @@ class RuleEngine:
                 groups[repr([str(k) if isinstance(k, PrintedValue) else k for k in key])].append(i)
             for key in sorted(groups):
                 if len(groups[key]) > 1:
-                    out.append(Finding(rule_id=rule.id, severity=rule.severity, passed=False,
-                                       location=",".join(str(i) for i in groups[key]),
-                                       message=f"{rule.description}: {key}"))
+                    out.append(
+                        Finding(
+                            rule_id=rule.id,
+                            severity=rule.severity,
+                            passed=False,
+                            location=",".join(str(i) for i in groups[key]),
+                            message=f"{rule.description}: {key}",
+                        )
+                    )
         return out

@@ -144,9 +144,9 @@ class _Context:
         candidates = {target}
         for alias, full in self.aliases.items():
             if target.startswith(full + "."):
-                candidates.add(alias + target[len(full):])
+                candidates.add(alias + target[len(full) :])
             if target.startswith(alias + "."):
-                candidates.add(full + target[len(alias):])
+                candidates.add(full + target[len(alias) :])
         merged: dict[str, str] = {}
         for c in sorted(candidates):
             merged.update(self.annotations.get(c, {}))
@@ -179,7 +179,8 @@ def _property(el: Element, target: str, ctx: _Context) -> Property:
 def _association(el: Element, ns: str, ctx: _Context) -> Association:
     ends = [
         AssociationEnd(
-            role=e.get("Role", ""), type=ctx.qualify(e.get("Type", "")) or "",
+            role=e.get("Role", ""),
+            type=ctx.qualify(e.get("Type", "")) or "",
             multiplicity=e.get("Multiplicity", ""),
         )
         for e in _children(el, "End")
@@ -197,8 +198,13 @@ def _association(el: Element, ns: str, ctx: _Context) -> Association:
             dependent = d.get("Role")
             d_props = [r.get("Name", "") for r in _children(d, "PropertyRef")]
     return Association(
-        name=el.get("Name", ""), namespace=ns, ends=ends, principal_role=principal,
-        principal_properties=p_props, dependent_role=dependent, dependent_properties=d_props,
+        name=el.get("Name", ""),
+        namespace=ns,
+        ends=ends,
+        principal_role=principal,
+        principal_properties=p_props,
+        dependent_role=dependent,
+        dependent_properties=d_props,
     )
 
 
@@ -218,38 +224,57 @@ def _entity_type(el: Element, ns: str, ctx: _Context, assocs: dict[str, Associat
                 end = next((e for e in assoc.ends if e.role == nav.get("ToRole")), None)
                 if end is not None:
                     target, coll = end.type, end.multiplicity == "*"
-            navs.append(NavigationProperty(
-                name=nav.get("Name", ""), target_type=target, collection=coll, relationship=rel,
-                from_role=nav.get("FromRole"), to_role=nav.get("ToRole"),
-            ))
+            navs.append(
+                NavigationProperty(
+                    name=nav.get("Name", ""),
+                    target_type=target,
+                    collection=coll,
+                    relationship=rel,
+                    from_role=nav.get("FromRole"),
+                    to_role=nav.get("ToRole"),
+                )
+            )
         else:  # V4: Type="Collection(ns.T)" and Partner
             target, coll = _strip_collection(ctx.qualify(nav.get("Type", "")) or "")
-            navs.append(NavigationProperty(
-                name=nav.get("Name", ""), target_type=target or None, collection=coll,
-                partner=nav.get("Partner"),
-            ))
+            navs.append(
+                NavigationProperty(
+                    name=nav.get("Name", ""),
+                    target_type=target or None,
+                    collection=coll,
+                    partner=nav.get("Partner"),
+                )
+            )
     terms = {**ctx.terms_for(qname), **_terms(el)}
     return EntityType(
-        name=name, namespace=ns, keys=keys, properties=props, navigation_properties=navs,
+        name=name,
+        namespace=ns,
+        keys=keys,
+        properties=props,
+        navigation_properties=navs,
         base_type=ctx.qualify(el.get("BaseType")),
         label=_sap(el, "label") or terms.get("Label"),
         documentation=_documentation(el) or terms.get("Description"),
     )
 
 
-def _container(el: Element, ctx: _Context, v4_ops: dict[str, Element]) -> tuple[
-    list[EntitySet], list[FunctionImport]
-]:
+def _container(
+    el: Element, ctx: _Context, v4_ops: dict[str, Element]
+) -> tuple[list[EntitySet], list[FunctionImport]]:
     cname = el.get("Name", "")
     sets: list[EntitySet] = []
     for es in _children(el, "EntitySet"):
         terms = {**ctx.terms_for(f"{cname}/{es.get('Name')}"), **_terms(es)}
-        sets.append(EntitySet(
-            name=es.get("Name", ""), entity_type=ctx.qualify(es.get("EntityType", "")) or "",
-            label=_sap(es, "label") or terms.get("Label"),
-            creatable=_flag(_sap(es, "creatable"), True), updatable=_flag(_sap(es, "updatable"), True),
-            deletable=_flag(_sap(es, "deletable"), True), searchable=_flag(_sap(es, "searchable"), False),
-        ))
+        sets.append(
+            EntitySet(
+                name=es.get("Name", ""),
+                entity_type=ctx.qualify(es.get("EntityType", "")) or "",
+                label=_sap(es, "label") or terms.get("Label"),
+                creatable=_flag(_sap(es, "creatable"), True),
+                updatable=_flag(_sap(es, "updatable"), True),
+                deletable=_flag(_sap(es, "deletable"), True),
+                searchable=_flag(_sap(es, "searchable"), False),
+            )
+        )
     for s in _children(el, "Singleton"):
         sets.append(EntitySet(name=s.get("Name", ""), entity_type=ctx.qualify(s.get("Type", "")) or ""))
     funcs: list[FunctionImport] = []
@@ -258,15 +283,23 @@ def _container(el: Element, ctx: _Context, v4_ops: dict[str, Element]) -> tuple[
             op = v4_ops.get(ctx.qualify(fi.get("Function")) or "")
             funcs.append(_v4_operation(fi, op, "function", ctx))
         else:
-            funcs.append(FunctionImport(
-                name=fi.get("Name", ""), return_type=ctx.qualify(fi.get("ReturnType")),
-                entity_set=fi.get("EntitySet"), http_method=fi.get(f"{{{M_NS}}}HttpMethod"),
-                parameters=[
-                    Parameter(name=p.get("Name", ""), type=ctx.qualify(p.get("Type", "")) or "",
-                              mode=p.get("Mode"), nullable=_flag(p.get("Nullable"), True))
-                    for p in _children(fi, "Parameter")
-                ],
-            ))
+            funcs.append(
+                FunctionImport(
+                    name=fi.get("Name", ""),
+                    return_type=ctx.qualify(fi.get("ReturnType")),
+                    entity_set=fi.get("EntitySet"),
+                    http_method=fi.get(f"{{{M_NS}}}HttpMethod"),
+                    parameters=[
+                        Parameter(
+                            name=p.get("Name", ""),
+                            type=ctx.qualify(p.get("Type", "")) or "",
+                            mode=p.get("Mode"),
+                            nullable=_flag(p.get("Nullable"), True),
+                        )
+                        for p in _children(fi, "Parameter")
+                    ],
+                )
+            )
     for ai in _children(el, "ActionImport"):
         op = v4_ops.get(ctx.qualify(ai.get("Action")) or "")
         funcs.append(_v4_operation(ai, op, "action", ctx))
@@ -278,15 +311,22 @@ def _v4_operation(imp: Element, op: Element | None, kind: str, ctx: _Context) ->
     ret = None
     if op is not None:
         params = [
-            Parameter(name=p.get("Name", ""), type=ctx.qualify(p.get("Type", "")) or "",
-                      nullable=_flag(p.get("Nullable"), True))
+            Parameter(
+                name=p.get("Name", ""),
+                type=ctx.qualify(p.get("Type", "")) or "",
+                nullable=_flag(p.get("Nullable"), True),
+            )
             for p in _children(op, "Parameter")
         ]
         rt = _child(op, "ReturnType")
         ret = ctx.qualify(rt.get("Type")) if rt is not None else None
     return FunctionImport(
-        name=imp.get("Name", ""), return_type=ret, entity_set=imp.get("EntitySet"),
-        http_method="POST" if kind == "action" else "GET", kind=kind, parameters=params,
+        name=imp.get("Name", ""),
+        return_type=ret,
+        entity_set=imp.get("EntitySet"),
+        http_method="POST" if kind == "action" else "GET",
+        kind=kind,
+        parameters=params,
     )
 
 
@@ -313,16 +353,22 @@ def parse_bytes(data: bytes, source: str, api: str | None = None) -> EdmxDocumen
     except DefusedXmlException as exc:
         offset = data.find(b"<!DOCTYPE")
         line, col = _line_col(data, offset) if offset >= 0 else (None, None)
-        raise EdmxParseError(source, f"refused unsafe XML ({type(exc).__name__}): DTDs and entities "
-                             "are not allowed in $metadata", line, col) from exc
+        raise EdmxParseError(
+            source,
+            f"refused unsafe XML ({type(exc).__name__}): DTDs and entities are not allowed in $metadata",
+            line,
+            col,
+        ) from exc
     if _local(root.tag) != "Edmx":
         raise EdmxParseError(source, f"root element is <{_local(root.tag)}>, expected <edmx:Edmx>", 1, 0)
     edmx_version = root.get("Version", "")
     data_services = _child(root, "DataServices")
     if data_services is None:
         raise EdmxParseError(source, "no <edmx:DataServices> element")
-    odata_version = "4.0" if edmx_version.startswith("4") else (
-        data_services.get(f"{{{M_NS}}}DataServiceVersion") and "2.0" or "2.0"
+    odata_version = (
+        "4.0"
+        if edmx_version.startswith("4")
+        else (data_services.get(f"{{{M_NS}}}DataServiceVersion") and "2.0" or "2.0")
     )
     schemas_el = _children(data_services, "Schema")
     if not schemas_el:
@@ -357,9 +403,14 @@ def parse_bytes(data: bytes, source: str, api: str | None = None) -> EdmxDocumen
         ns = sc.namespace
         ets = [_entity_type(e, ns, ctx, all_assocs) for e in _children(s, "EntityType")]
         cts = [
-            ComplexType(name=c.get("Name", ""), namespace=ns, properties=[
-                _property(p, f"{ns}.{c.get('Name')}/{p.get('Name')}", ctx) for p in _children(c, "Property")
-            ])
+            ComplexType(
+                name=c.get("Name", ""),
+                namespace=ns,
+                properties=[
+                    _property(p, f"{ns}.{c.get('Name')}/{p.get('Name')}", ctx)
+                    for p in _children(c, "Property")
+                ],
+            )
             for c in _children(s, "ComplexType")
         ]
         sets: list[EntitySet] = []
@@ -370,14 +421,26 @@ def parse_bytes(data: bytes, source: str, api: str | None = None) -> EdmxDocumen
             more_sets, more_funcs = _container(cont, ctx, v4_ops)
             sets += more_sets
             funcs += more_funcs
-        built.append(sc.model_copy(update={
-            "entity_types": ets, "complex_types": cts, "entity_sets": sets,
-            "function_imports": funcs, "container": container_name,
-        }))
+        built.append(
+            sc.model_copy(
+                update={
+                    "entity_types": ets,
+                    "complex_types": cts,
+                    "entity_sets": sets,
+                    "function_imports": funcs,
+                    "container": container_name,
+                }
+            )
+        )
     digest = hashlib.sha256(data).hexdigest()
     return EdmxDocument(
-        api=api or Path(source).stem, source=source, odata_version=odata_version,
-        edmx_version=edmx_version, version=digest[:16], sha256=digest, schemas=built,
+        api=api or Path(source).stem,
+        source=source,
+        odata_version=odata_version,
+        edmx_version=edmx_version,
+        version=digest[:16],
+        sha256=digest,
+        schemas=built,
     )
 
 

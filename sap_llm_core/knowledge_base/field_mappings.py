@@ -72,8 +72,10 @@ class FieldMappings(BaseModel):
 def load_mappings(path: str | Path | None = None) -> FieldMappings:
     """The packaged mappings, or a file given explicitly (tests, overrides)."""
     if path is None:
-        text = resources.files("sap_llm_core.knowledge_base").joinpath("data/field_mappings.yaml").read_text(
-            "utf-8"
+        text = (
+            resources.files("sap_llm_core.knowledge_base")
+            .joinpath("data/field_mappings.yaml")
+            .read_text("utf-8")
         )
     else:
         text = Path(path).read_text("utf-8")
@@ -116,10 +118,19 @@ def check_references(mappings: FieldMappings, schemas: list[EdmxDocument]) -> li
                     status, reason = "broken", f"{api} has no entity set or type {entity!r}"
                 elif et.property(m.property) is None:
                     status, reason = "broken", f"{api}/{entity} has no property {m.property!r}"
-            results.append(ReferenceResult(
-                document_type=doc_type, section=section, field=name, api=api, entity=entity,
-                property=m.property, transformation=m.transformation, status=status, reason=reason,
-            ))
+            results.append(
+                ReferenceResult(
+                    document_type=doc_type,
+                    section=section,
+                    field=name,
+                    api=api,
+                    entity=entity,
+                    property=m.property,
+                    transformation=m.transformation,
+                    status=status,
+                    reason=reason,
+                )
+            )
     return results
 
 
@@ -136,10 +147,18 @@ def _map_one(name: str, raw: Any, api: str, entity: str, m: FieldMapping, langua
     try:
         value = apply(m.transformation, raw, language=language, **m.params)
     except TransformationError as exc:
-        return MappedValue(field=name, api=api, entity=entity, property=m.property, value=None, error=str(exc))
+        return MappedValue(
+            field=name, api=api, entity=entity, property=m.property, value=None, error=str(exc)
+        )
     if m.pattern and not re.fullmatch(m.pattern, value):
-        return MappedValue(field=name, api=api, entity=entity, property=m.property, value=value,
-                           error=f"{value!r} does not match {m.pattern}")
+        return MappedValue(
+            field=name,
+            api=api,
+            entity=entity,
+            property=m.property,
+            value=value,
+            error=f"{value!r} does not match {m.pattern}",
+        )
     return MappedValue(field=name, api=api, entity=entity, property=m.property, value=value)
 
 
@@ -174,5 +193,4 @@ def map_document(mappings: FieldMappings, document: dict[str, Any]) -> dict[str,
             mapped_row.append(_map_one(name, raw, m.api or dtm.api, entity, m, language))
         items.append(mapped_row)
     errors = [v for v in header if v.error] + [v for row in items for v in row if v.error]
-    return {"api": dtm.api, "header": header, "items": items, "unmapped": sorted(unmapped),
-            "errors": errors}
+    return {"api": dtm.api, "header": header, "items": items, "unmapped": sorted(unmapped), "errors": errors}

@@ -124,47 +124,73 @@ def build_items(schemas: Sequence[EdmxDocument], mappings: FieldMappings, rules:
     items: list[KbItem] = []
     for api_name in sorted(apis):
         a = apis[api_name]
-        items.append(KbItem(
-            id=f"api:{api_name}", kind="api",
-            text=f"{a['title']} API ({api_name}). {a['description']} Document types: "
-                 f"{', '.join(a['document_types']) or 'none'}.",
-            metadata={"api": api_name, "title": a["title"], "document_types": a["document_types"]},
-            aliases=_dedupe([f"{a['title']} API", a["description"]]),
-        ))
+        items.append(
+            KbItem(
+                id=f"api:{api_name}",
+                kind="api",
+                text=f"{a['title']} API ({api_name}). {a['description']} Document types: "
+                f"{', '.join(a['document_types']) or 'none'}.",
+                metadata={"api": api_name, "title": a["title"], "document_types": a["document_types"]},
+                aliases=_dedupe([f"{a['title']} API", a["description"]]),
+            )
+        )
     for doc in sorted(schemas, key=lambda d: d.api):
         title = apis.get(doc.api, {}).get("title", split_camel(doc.api))
         for et in doc.entity_types():
             ent_label = et.label or split_camel(et.name.removesuffix("Type"))
-            items.append(KbItem(
-                id=f"entity:{doc.api}/{et.name}", kind="entity",
-                text=f"{ent_label} ({et.name}) in the {title} API {doc.api}. Keys: {', '.join(et.keys)}. "
-                     f"Properties: {', '.join(p.name for p in et.properties[:40])}",
-                metadata={"api": doc.api, "entity": et.name, "version": doc.version,
-                          "label": ent_label},
-                aliases=_dedupe([f"{ent_label} ({title} API)", split_camel(et.name.removesuffix("Type")),
-                                 *extra.get(et.name, []), *context.get(f"entity:{doc.api}/{et.name}", [])]),
-            ))
+            items.append(
+                KbItem(
+                    id=f"entity:{doc.api}/{et.name}",
+                    kind="entity",
+                    text=f"{ent_label} ({et.name}) in the {title} API {doc.api}. Keys: {', '.join(et.keys)}. "
+                    f"Properties: {', '.join(p.name for p in et.properties[:40])}",
+                    metadata={"api": doc.api, "entity": et.name, "version": doc.version, "label": ent_label},
+                    aliases=_dedupe(
+                        [
+                            f"{ent_label} ({title} API)",
+                            split_camel(et.name.removesuffix("Type")),
+                            *extra.get(et.name, []),
+                            *context.get(f"entity:{doc.api}/{et.name}", []),
+                        ]
+                    ),
+                )
+            )
             for p in et.properties:
                 pid = property_id(doc.api, et.name, p.name)
                 own = [p.label or "", p.quickinfo or "", split_camel(p.name)]
                 own += extra.get(f"{et.name}/{p.name}", [])
                 aliases = _dedupe([f"{w} ({ent_label})" for w in own if w] + mapped.get(pid, []))
                 doc_text = (p.documentation or "")[:MAX_DOC_CHARS]
-                text = (f"{' | '.join(aliases)} -- {ent_label} ({title}) -- {p.name}"
-                        + (f". {doc_text}" if doc_text else ""))
-                items.append(KbItem(
-                    id=pid, kind="property", text=text,
-                    metadata={"api": doc.api, "entity": et.name, "name": p.name, "label": p.label,
-                              "type": p.type, "max_length": p.max_length, "key": p.name in et.keys,
-                              "version": doc.version},
-                    aliases=aliases,
-                ))
+                text = f"{' | '.join(aliases)} -- {ent_label} ({title}) -- {p.name}" + (
+                    f". {doc_text}" if doc_text else ""
+                )
+                items.append(
+                    KbItem(
+                        id=pid,
+                        kind="property",
+                        text=text,
+                        metadata={
+                            "api": doc.api,
+                            "entity": et.name,
+                            "name": p.name,
+                            "label": p.label,
+                            "type": p.type,
+                            "max_length": p.max_length,
+                            "key": p.name in et.keys,
+                            "version": doc.version,
+                        },
+                        aliases=aliases,
+                    )
+                )
     for rule in rules.rules:
-        items.append(KbItem(
-            id=f"rule:{rule.id}", kind="rule",
-            text=f"{rule.description}. Business rule {rule.id} ({rule.category}, {rule.severity}) for "
-                 f"{', '.join(rule.applies_to)}.",
-            metadata={"rule_id": rule.id, "category": rule.category, "severity": rule.severity},
-            aliases=(rule.description,),
-        ))
+        items.append(
+            KbItem(
+                id=f"rule:{rule.id}",
+                kind="rule",
+                text=f"{rule.description}. Business rule {rule.id} ({rule.category}, {rule.severity}) for "
+                f"{', '.join(rule.applies_to)}.",
+                metadata={"rule_id": rule.id, "category": rule.category, "severity": rule.severity},
+                aliases=(rule.description,),
+            )
+        )
     return items

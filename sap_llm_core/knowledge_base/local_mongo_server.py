@@ -55,10 +55,22 @@ class LocalMongoServer:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.data_dir / "nx-27017.log"
-        cmd = [sys.executable, "-c", _LAUNCH, "--host", "127.0.0.1", "-p", str(self.port),
-               "--db", str(self.db_file), "--log-file", str(log),
-               "--pid-file", str(self.data_dir / f"nx-27017-{self.port}.pid")]
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        cmd = [
+            sys.executable,
+            "-c",
+            _LAUNCH,
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "--db",
+            str(self.db_file),
+            "--log-file",
+            str(log),
+            "--pid-file",
+            str(self.data_dir / f"nx-27017-{self.port}.pid"),
+        ]
+        self.process = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
         deadline = time.monotonic() + self.startup_timeout_s

@@ -32,12 +32,15 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("name", ASCENDING)], {}),
     ],
     "properties": [
-        ([("api", ASCENDING), ("version", ASCENDING), ("entity", ASCENDING), ("name", ASCENDING)],
-         {"unique": True}),
+        (
+            [("api", ASCENDING), ("version", ASCENDING), ("entity", ASCENDING), ("name", ASCENDING)],
+            {"unique": True},
+        ),
         ([("name", ASCENDING)], {}),
     ],
-    "field_mappings": [([("document_type", ASCENDING), ("section", ASCENDING), ("field", ASCENDING)],
-                        {"unique": True})],
+    "field_mappings": [
+        ([("document_type", ASCENDING), ("section", ASCENDING), ("field", ASCENDING)], {"unique": True})
+    ],
     "business_rules": [([("category", ASCENDING)], {}), ([("applies_to", ASCENDING)], {})],
 }
 
@@ -51,36 +54,62 @@ def redact_uri(uri: str) -> str:
     return re.sub(r"//[^@/]+@", "//***@", uri)
 
 
-def build_documents(schemas: Sequence[EdmxDocument], mappings: FieldMappings,
-                    rules: RuleSet) -> dict[str, list[dict[str, Any]]]:
+def build_documents(
+    schemas: Sequence[EdmxDocument], mappings: FieldMappings, rules: RuleSet
+) -> dict[str, list[dict[str, Any]]]:
     """Everything to store, per collection, in a deterministic order with deterministic ``_id``s."""
     out: dict[str, list[dict[str, Any]]] = {c: [] for c in COLLECTIONS}
     for doc in sorted(schemas, key=lambda d: d.api):
         key = f"{doc.api}@{doc.version}"
-        out["api_schemas"].append({
-            "_id": key, "api": doc.api, "version": doc.version, "sha256": doc.sha256,
-            "odata_version": doc.odata_version, "source": doc.source.rsplit("/", 1)[-1],
-            "counts": doc.counts(), "entity_sets": [es.model_dump() for es in doc.entity_sets()],
-            "function_imports": [fi.model_dump() for fi in doc.function_imports()],
-        })
+        out["api_schemas"].append(
+            {
+                "_id": key,
+                "api": doc.api,
+                "version": doc.version,
+                "sha256": doc.sha256,
+                "odata_version": doc.odata_version,
+                "source": doc.source.rsplit("/", 1)[-1],
+                "counts": doc.counts(),
+                "entity_sets": [es.model_dump() for es in doc.entity_sets()],
+                "function_imports": [fi.model_dump() for fi in doc.function_imports()],
+            }
+        )
         for et in doc.entity_types():
             body = et.model_dump(exclude={"properties"})
-            out["entity_types"].append({
-                "_id": f"{key}/{et.name}", "api": doc.api, "version": doc.version, **body,
-                "property_names": [p.name for p in et.properties],
-            })
+            out["entity_types"].append(
+                {
+                    "_id": f"{key}/{et.name}",
+                    "api": doc.api,
+                    "version": doc.version,
+                    **body,
+                    "property_names": [p.name for p in et.properties],
+                }
+            )
             for p in et.properties:
-                out["properties"].append({
-                    "_id": f"{key}/{et.name}/{p.name}", "api": doc.api, "version": doc.version,
-                    "entity": et.name, "key": p.name in et.keys, **p.model_dump(),
-                })
+                out["properties"].append(
+                    {
+                        "_id": f"{key}/{et.name}/{p.name}",
+                        "api": doc.api,
+                        "version": doc.version,
+                        "entity": et.name,
+                        "key": p.name in et.keys,
+                        **p.model_dump(),
+                    }
+                )
     for doc_type in sorted(mappings.document_types):
         dtm = mappings.document_types[doc_type]
         for section, name, api, entity, m in dtm.targets():
-            out["field_mappings"].append({
-                "_id": f"{doc_type}/{section}/{name}", "document_type": doc_type, "section": section,
-                "field": name, "api": api, "entity": entity, **m.model_dump(exclude={"api", "entity"}),
-            })
+            out["field_mappings"].append(
+                {
+                    "_id": f"{doc_type}/{section}/{name}",
+                    "document_type": doc_type,
+                    "section": section,
+                    "field": name,
+                    "api": api,
+                    "entity": entity,
+                    **m.model_dump(exclude={"api", "entity"}),
+                }
+            )
     for rule in rules.rules:
         out["business_rules"].append({"_id": rule.id, **rule.model_dump()})
     return out
@@ -117,9 +146,12 @@ class KnowledgeBaseStore:
             for keys, options in specs:
                 self.db[collection].create_index(keys, **options)
 
-    def load(self, documents: dict[str, list[dict[str, Any]]],
-             mirror: Iterable[str] = ("field_mappings", "business_rules"),
-             on_batch: Callable[[str, int], None] | None = None) -> LoadReport:
+    def load(
+        self,
+        documents: dict[str, list[dict[str, Any]]],
+        mirror: Iterable[str] = ("field_mappings", "business_rules"),
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> LoadReport:
         """Upsert every document; ``on_batch(collection, written_so_far)`` runs after each batch."""
         mirror = set(mirror)
         upserted: dict[str, int] = {}
@@ -138,7 +170,8 @@ class KnowledgeBaseStore:
                     # Write only what differs: a re-run over unchanged inputs then writes nothing at all
                     # (servers differ on whether an identical replace counts as "modified").
                     existing = {
-                        d["_id"]: d for d in self.db[collection].find({"_id": {"$in": [d["_id"] for d in batch]}})
+                        d["_id"]: d
+                        for d in self.db[collection].find({"_id": {"$in": [d["_id"] for d in batch]}})
                     }
                     changed = [d for d in batch if _normalise(existing.get(d["_id"])) != _normalise(d)]
                     if changed:
@@ -152,7 +185,9 @@ class KnowledgeBaseStore:
                         on_batch(collection, written)
                 if collection in mirror:
                     ids = [d["_id"] for d in docs]
-                    removed[collection] = self.db[collection].delete_many({"_id": {"$nin": ids}}).deleted_count
+                    removed[collection] = (
+                        self.db[collection].delete_many({"_id": {"$nin": ids}}).deleted_count
+                    )
         except (ConnectionFailure, PyMongoError) as exc:
             total = len(documents.get(current, []))
             raise KnowledgeBaseLoadError(

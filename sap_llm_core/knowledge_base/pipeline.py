@@ -43,8 +43,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 
 
 # edmx_schemas ------------------------------------------------------------------------------------
-def build_edmx_schemas(store: ArtifactStore, edmx_dirs: Sequence[Path],
-                       extra_files: Sequence[Path] = ()) -> dict[str, Any]:
+def build_edmx_schemas(
+    store: ArtifactStore, edmx_dirs: Sequence[Path], extra_files: Sequence[Path] = ()
+) -> dict[str, Any]:
     """Parse every ``$metadata`` file; store one JSON model per API; quarantine broken files."""
     files = sorted({p for d in edmx_dirs for p in find_edmx_files(d)} | set(extra_files))
     report = parse_files(files)
@@ -54,9 +55,17 @@ def build_edmx_schemas(store: ArtifactStore, edmx_dirs: Sequence[Path],
         name = f"{doc.api}.json"
         keep.add(name)
         store.write_bytes(doc.model_dump_json(indent=1).encode("utf-8"), EDMX_ASSET, "apis", name)
-        apis.append({"api": doc.api, "version": doc.version, "sha256": doc.sha256,
-                     "odata_version": doc.odata_version, "source": Path(doc.source).name,
-                     "path": f"apis/{name}", "counts": doc.counts()})
+        apis.append(
+            {
+                "api": doc.api,
+                "version": doc.version,
+                "sha256": doc.sha256,
+                "odata_version": doc.odata_version,
+                "source": Path(doc.source).name,
+                "path": f"apis/{name}",
+                "counts": doc.counts(),
+            }
+        )
     for stale in set(store.list(EDMX_ASSET, "apis", suffix=".json")) - keep:
         store.remove(EDMX_ASSET, "apis", stale)
     quarantined = []
@@ -65,14 +74,25 @@ def build_edmx_schemas(store: ArtifactStore, edmx_dirs: Sequence[Path],
         src = Path(err.source)
         if src.is_file():
             store.write_bytes(src.read_bytes(), EDMX_ASSET, "quarantine", src.name)
-        quarantined.append({"source": src.name, "line": err.line, "column": err.column,
-                            "reason": err.reason, "path": f"quarantine/{src.name}"})
+        quarantined.append(
+            {
+                "source": src.name,
+                "line": err.line,
+                "column": err.column,
+                "reason": err.reason,
+                "path": f"quarantine/{src.name}",
+            }
+        )
     totals = Counter()
     for a in apis:
         totals.update(a["counts"])
     manifest = {
-        "asset": EDMX_ASSET, "apis": apis, "quarantined": quarantined, "totals": dict(sorted(totals.items())),
-        "sources": [str(d) for d in edmx_dirs], "files_seen": len(files),
+        "asset": EDMX_ASSET,
+        "apis": apis,
+        "quarantined": quarantined,
+        "totals": dict(sorted(totals.items())),
+        "sources": [str(d) for d in edmx_dirs],
+        "files_seen": len(files),
         "data_version": _hash([(a["api"], a["sha256"]) for a in apis]),
     }
     store.write_manifest(EDMX_ASSET, manifest)
@@ -81,15 +101,38 @@ def build_edmx_schemas(store: ArtifactStore, edmx_dirs: Sequence[Path],
 
 def load_schemas(store: ArtifactStore) -> list[EdmxDocument]:
     manifest = store.read_manifest(EDMX_ASSET)
-    return [EdmxDocument.model_validate_json(store.read_bytes(EDMX_ASSET, a["path"])) for a in manifest["apis"]]
+    return [
+        EdmxDocument.model_validate_json(store.read_bytes(EDMX_ASSET, a["path"])) for a in manifest["apis"]
+    ]
 
 
 def schema_counts_markdown(manifest: dict[str, Any]) -> str:
-    rows = [(a["api"], a["odata_version"], a["counts"]["entity_types"], a["counts"]["properties"],
-             a["counts"]["navigation_properties"], a["counts"]["entity_sets"], a["counts"]["function_imports"],
-             a["version"]) for a in manifest["apis"]]
-    return markdown_table(["API", "OData", "entity types", "properties", "navigation", "entity sets",
-                           "function imports", "version"], rows)
+    rows = [
+        (
+            a["api"],
+            a["odata_version"],
+            a["counts"]["entity_types"],
+            a["counts"]["properties"],
+            a["counts"]["navigation_properties"],
+            a["counts"]["entity_sets"],
+            a["counts"]["function_imports"],
+            a["version"],
+        )
+        for a in manifest["apis"]
+    ]
+    return markdown_table(
+        [
+            "API",
+            "OData",
+            "entity types",
+            "properties",
+            "navigation",
+            "entity sets",
+            "function imports",
+            "version",
+        ],
+        rows,
+    )
 
 
 # field_mappings ------------------------------------------------------------------------------------
@@ -102,13 +145,18 @@ def build_field_mappings(store: ArtifactStore, mappings_path: str | Path | None 
     status = Counter(r.status for r in results)
     per_type = {}
     for r in results:
-        row = per_type.setdefault(r.document_type, {"api": mappings.document_types[r.document_type].api,
-                                                    "ok": 0, "unverified": 0, "broken": 0})
+        row = per_type.setdefault(
+            r.document_type,
+            {"api": mappings.document_types[r.document_type].api, "ok": 0, "unverified": 0, "broken": 0},
+        )
         row[r.status] += 1
     manifest = {
-        "asset": MAPPINGS_ASSET, "document_types": len(mappings.document_types), "fields": len(results),
+        "asset": MAPPINGS_ASSET,
+        "document_types": len(mappings.document_types),
+        "fields": len(results),
         "references": {k: status.get(k, 0) for k in ("ok", "unverified", "broken")},
-        "per_type": per_type, "broken": [r.model_dump() for r in results if r.status == "broken"],
+        "per_type": per_type,
+        "broken": [r.model_dump() for r in results if r.status == "broken"],
         "schema_versions": {d.api: d.version for d in schemas},
         "data_version": _hash([mappings.model_dump(), [r.model_dump() for r in results]]),
     }
@@ -126,7 +174,9 @@ def build_business_rules(store: ArtifactStore, rules_path: str | Path | None = N
     errors = parse_errors(rules)
     store.write_json(rules.model_dump(), RULES_ASSET, "rules.json")
     manifest = {
-        "asset": RULES_ASSET, "rules": len(rules.rules), "parse_errors": errors,
+        "asset": RULES_ASSET,
+        "rules": len(rules.rules),
+        "parse_errors": errors,
         "by_category": dict(sorted(Counter(r.category for r in rules.rules).items())),
         "by_severity": dict(sorted(Counter(r.severity for r in rules.rules).items())),
         "auto_correctable": sum(r.auto_correctable for r in rules.rules),
@@ -141,14 +191,20 @@ def load_business_rules(store: ArtifactStore) -> RuleSet:
 
 
 # knowledge_base (MongoDB) -----------------------------------------------------------------------------
-def load_knowledge_base(store: ArtifactStore, kb: KnowledgeBaseStore,
-                        on_batch: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+def load_knowledge_base(
+    store: ArtifactStore, kb: KnowledgeBaseStore, on_batch: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
     documents = build_documents(load_schemas(store), load_field_mappings(store), load_business_rules(store))
     report = kb.load(documents, on_batch=on_batch)
     expected = {c: len(docs) for c, docs in documents.items()}
     manifest = {
-        "asset": KB_ASSET, "database": kb.db.name, "expected": expected, "counts": report.counts,
-        "upserted": report.upserted, "modified": report.modified, "removed": report.removed,
+        "asset": KB_ASSET,
+        "database": kb.db.name,
+        "expected": expected,
+        "counts": report.counts,
+        "upserted": report.upserted,
+        "modified": report.modified,
+        "removed": report.removed,
         "data_version": content_hash(documents)[:16],
     }
     store.write_manifest(KB_ASSET, manifest)
@@ -156,9 +212,13 @@ def load_knowledge_base(store: ArtifactStore, kb: KnowledgeBaseStore,
 
 
 # kb_vector_index ------------------------------------------------------------------------------------
-def build_vector_index(store: ArtifactStore, settings: Any, embedder: Any | None = None,
-                       evaluate_retrieval: bool = True,
-                       publish: Callable[[Any, Any, Any], str] | None = None) -> dict[str, Any]:
+def build_vector_index(
+    store: ArtifactStore,
+    settings: Any,
+    embedder: Any | None = None,
+    evaluate_retrieval: bool = True,
+    publish: Callable[[Any, Any, Any], str] | None = None,
+) -> dict[str, Any]:
     """Embed the KB items, build the FAISS HNSW index, evaluate retrieval, store all of it.
 
     ``settings`` is :class:`KnowledgeBaseSettings`. The embedding cache lives beside the index so a
@@ -179,8 +239,13 @@ def build_vector_index(store: ArtifactStore, settings: Any, embedder: Any | None
         cache = EmbeddingCache(embedder or default_embedder(), cache_path)
         vectors = cache.encode(texts)
         cache.save()
-        index = FaissHnswIndex(cache.dimension, settings.hnsw_m, settings.hnsw_ef_construction,
-                               settings.hnsw_ef_search, lexical_weight=settings.lexical_weight)
+        index = FaissHnswIndex(
+            cache.dimension,
+            settings.hnsw_m,
+            settings.hnsw_ef_construction,
+            settings.hnsw_ef_search,
+            lexical_weight=settings.lexical_weight,
+        )
         index.add(items, vectors, owners)
         out = Path(tmp) / "index"
         for path in index.save(out):
@@ -189,17 +254,26 @@ def build_vector_index(store: ArtifactStore, settings: Any, embedder: Any | None
     published = publish(items, vectors, owners) if publish else "faiss files in the artifact store"
     kinds = Counter(i.kind for i in items)
     manifest: dict[str, Any] = {
-        "asset": INDEX_ASSET, "backend": "faiss-hnsw", "items": len(items), "vectors": len(texts),
-        "by_kind": dict(sorted(kinds.items())), "dimension": cache.dimension,
+        "asset": INDEX_ASSET,
+        "backend": "faiss-hnsw",
+        "items": len(items),
+        "vectors": len(texts),
+        "by_kind": dict(sorted(kinds.items())),
+        "dimension": cache.dimension,
         "embedding_model": getattr(cache.embedder, "name", "unknown"),
         "embedding_cache": {"hits": cache.hits, "misses": cache.misses},
-        "hnsw": {"m": settings.hnsw_m, "ef_construction": settings.hnsw_ef_construction,
-                 "ef_search": settings.hnsw_ef_search},
-        "lexical_weight": settings.lexical_weight, "entity_weight": settings.entity_weight,
+        "hnsw": {
+            "m": settings.hnsw_m,
+            "ef_construction": settings.hnsw_ef_construction,
+            "ef_search": settings.hnsw_ef_search,
+        },
+        "lexical_weight": settings.lexical_weight,
+        "entity_weight": settings.entity_weight,
         "published_to": published,
         # content identity: same items and vectors -> same version (latency figures excluded)
-        "data_version": _hash([[i.id, i.text, list(i.aliases)] for i in items]
-                              + [hashlib.sha256(vectors.tobytes()).hexdigest()]),
+        "data_version": _hash(
+            [[i.id, i.text, list(i.aliases)] for i in items] + [hashlib.sha256(vectors.tobytes()).hexdigest()]
+        ),
     }
     if evaluate_retrieval:
         retriever = KbRetriever(index, cache, entity_weight=settings.entity_weight)

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
+from sap_llm_core.knowledge_base.embeddings import query_threads
 from sap_llm_core.knowledge_base.retrieval import KbRetriever
 
 LANGUAGES = ("EN", "DE", "FR", "ES", "IT")
@@ -36,8 +37,10 @@ class EvalQuery(BaseModel):
 
 def load_eval_set(path: str | Path | None = None) -> list[EvalQuery]:
     if path is None:
-        text = resources.files("sap_llm_core.knowledge_base").joinpath("data/retrieval_eval.yaml").read_text(
-            "utf-8"
+        text = (
+            resources.files("sap_llm_core.knowledge_base")
+            .joinpath("data/retrieval_eval.yaml")
+            .read_text("utf-8")
         )
     else:
         text = Path(path).read_text("utf-8")
@@ -45,14 +48,26 @@ def load_eval_set(path: str | Path | None = None) -> list[EvalQuery]:
     out: list[EvalQuery] = []
     for t, target in enumerate(data["targets"]):
         for lang in LANGUAGES:
-            out.append(EvalQuery(id=f"t{t:03d}-{lang}", language=lang, query=target["queries"][lang],
-                                 relevant=list(target["relevant"])))
+            out.append(
+                EvalQuery(
+                    id=f"t{t:03d}-{lang}",
+                    language=lang,
+                    query=target["queries"][lang],
+                    relevant=list(target["relevant"]),
+                )
+            )
     return out
 
 
-def evaluate(retriever: KbRetriever, queries: Sequence[EvalQuery], k: int = 10,
-             warmup: int = 3) -> dict[str, Any]:
+def evaluate(
+    retriever: KbRetriever, queries: Sequence[EvalQuery], k: int = 10, warmup: int = 3
+) -> dict[str, Any]:
     """Run every query one at a time (as the online path does) and compute the metrics."""
+    with query_threads(1):
+        return _evaluate(retriever, queries, k, warmup)
+
+
+def _evaluate(retriever: KbRetriever, queries: Sequence[EvalQuery], k: int, warmup: int) -> dict[str, Any]:
     for q in queries[:warmup]:  # model load and first-call costs are not query latency
         retriever.search(q.query, k=k)
     latencies: list[float] = []
@@ -64,11 +79,17 @@ def evaluate(retriever: KbRetriever, queries: Sequence[EvalQuery], k: int = 10,
         ids = [h.id.removeprefix("property:") for h in hits]
         relevant = set(q.relevant)
         rank = next((i + 1 for i, h in enumerate(ids) if h in relevant), None)
-        per_query.append({
-            "id": q.id, "language": q.language, "query": q.query, "rank": rank,
-            "hit_at_5": rank is not None and rank <= 5, "top": ids[:5],
-            "correct_in_top5": sum(1 for h in ids[:5] if h in relevant),
-        })
+        per_query.append(
+            {
+                "id": q.id,
+                "language": q.language,
+                "query": q.query,
+                "rank": rank,
+                "hit_at_5": rank is not None and rank <= 5,
+                "top": ids[:5],
+                "correct_in_top5": sum(1 for h in ids[:5] if h in relevant),
+            }
+        )
     n = len(per_query)
     by_lang: dict[str, dict[str, float]] = {}
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -22,7 +22,7 @@ class RuleSyntaxError(ValueError):
     """The expression uses syntax or names the evaluator does not allow."""
 
 
-class MissingValue(LookupError):  # noqa: N818 - a signal, not a failure
+class MissingValue(LookupError):
     """A referenced field is absent: the rule does not apply to this document."""
 
 
@@ -71,24 +71,50 @@ def wrap(value: Any, language: str = "EN") -> Any:
 
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
     ast.Mod: operator.mod,
 }
 _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
 }
 _ALLOWED = (
-    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.BinOp, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
-    ast.Compare, ast.Name, ast.Load, ast.Attribute, ast.Constant, ast.Call, ast.List, ast.Tuple,
-    ast.IfExp, *_BINOPS, *_CMPOPS,
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.Compare,
+    ast.Name,
+    ast.Load,
+    ast.Attribute,
+    ast.Constant,
+    ast.Call,
+    ast.List,
+    ast.Tuple,
+    ast.IfExp,
+    *_BINOPS,
+    *_CMPOPS,
 )
 MAX_LENGTH = 2000
 
 
-def compile_rule(expression: str, functions: Mapping[str, Callable[..., Any]],
-                 names: set[str] | frozenset[str]) -> ast.Expression:
+def compile_rule(
+    expression: str, functions: Mapping[str, Callable[..., Any]], names: set[str] | frozenset[str]
+) -> ast.Expression:
     """Parse and validate; raise :class:`RuleSyntaxError` naming the first disallowed construct."""
     if len(expression) > MAX_LENGTH:
         raise RuleSyntaxError(f"expression longer than {MAX_LENGTH} characters")
@@ -111,8 +137,9 @@ def compile_rule(expression: str, functions: Mapping[str, Callable[..., Any]],
     return tree
 
 
-def evaluate(tree: ast.Expression, context: Mapping[str, Any],
-             functions: Mapping[str, Callable[..., Any]]) -> Any:
+def evaluate(
+    tree: ast.Expression, context: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+) -> Any:
     """Evaluate a tree from :func:`compile_rule`. Missing fields raise :class:`MissingValue`."""
 
     def ev(node: ast.AST) -> Any:

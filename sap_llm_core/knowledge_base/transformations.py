@@ -43,25 +43,87 @@ NUMBER_FORMATS: dict[str, tuple[str, str]] = {
     "IT": (".", ","),
 }
 
-CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "US$": "USD", "£": "GBP", "CHF": "CHF", "Fr.": "CHF",
-                    "¥": "JPY", "kr": "SEK", "zł": "PLN"}
+CURRENCY_SYMBOLS = {
+    "€": "EUR",
+    "$": "USD",
+    "US$": "USD",
+    "£": "GBP",
+    "CHF": "CHF",
+    "Fr.": "CHF",
+    "¥": "JPY",
+    "kr": "SEK",
+    "zł": "PLN",
+}
 ISO_CURRENCIES = frozenset(
-    "EUR USD GBP CHF JPY CNY SEK NOK DKK PLN CZK HUF CAD AUD INR BRL MXN ZAR TRY RUB".split()
+    [
+        "EUR",
+        "USD",
+        "GBP",
+        "CHF",
+        "JPY",
+        "CNY",
+        "SEK",
+        "NOK",
+        "DKK",
+        "PLN",
+        "CZK",
+        "HUF",
+        "CAD",
+        "AUD",
+        "INR",
+        "BRL",
+        "MXN",
+        "ZAR",
+        "TRY",
+        "RUB",
+    ]
 )
 
 # Printed unit -> SAP internal unit of measure code (T006), as the OData APIs expect.
 UNIT_CODES = {
-    "EA": "EA", "EACH": "EA", "PC": "PC", "PCS": "PC", "PCE": "PC", "ST": "PC", "STK": "PC",
-    "PZ": "PC", "PZA": "PC", "UD": "PC", "UDS": "PC", "BOX": "BOX", "KAR": "BOX", "PAL": "PAL",
-    "SET": "SET", "KG": "KG", "G": "G", "T": "TO", "TO": "TO", "LB": "LB", "L": "L", "LTR": "L",
-    "ML": "ML", "M3": "M3", "M": "M", "CM": "CM", "MM": "MM", "KM": "KM", "H": "H", "HR": "H",
+    "EA": "EA",
+    "EACH": "EA",
+    "PC": "PC",
+    "PCS": "PC",
+    "PCE": "PC",
+    "ST": "PC",
+    "STK": "PC",
+    "PZ": "PC",
+    "PZA": "PC",
+    "UD": "PC",
+    "UDS": "PC",
+    "BOX": "BOX",
+    "KAR": "BOX",
+    "PAL": "PAL",
+    "SET": "SET",
+    "KG": "KG",
+    "G": "G",
+    "T": "TO",
+    "TO": "TO",
+    "LB": "LB",
+    "L": "L",
+    "LTR": "L",
+    "ML": "ML",
+    "M3": "M3",
+    "M": "M",
+    "CM": "CM",
+    "MM": "MM",
+    "KM": "KM",
+    "H": "H",
+    "HR": "H",
 }
 # Dimension and factor to that dimension's base unit, for convert_unit.
 _UNIT_FACTORS: dict[str, tuple[str, Decimal]] = {
-    "G": ("mass", Decimal("0.001")), "KG": ("mass", Decimal(1)), "TO": ("mass", Decimal(1000)),
+    "G": ("mass", Decimal("0.001")),
+    "KG": ("mass", Decimal(1)),
+    "TO": ("mass", Decimal(1000)),
     "LB": ("mass", Decimal("0.45359237")),
-    "ML": ("volume", Decimal("0.001")), "L": ("volume", Decimal(1)), "M3": ("volume", Decimal(1000)),
-    "MM": ("length", Decimal("0.001")), "CM": ("length", Decimal("0.01")), "M": ("length", Decimal(1)),
+    "ML": ("volume", Decimal("0.001")),
+    "L": ("volume", Decimal(1)),
+    "M3": ("volume", Decimal(1000)),
+    "MM": ("length", Decimal("0.001")),
+    "CM": ("length", Decimal("0.01")),
+    "M": ("length", Decimal(1)),
     "KM": ("length", Decimal(1000)),
 }
 
@@ -170,8 +232,9 @@ def parse_percent(value: Any, language: str | None = None) -> str:
     return parse_amount(_require(value, "parse_percent").replace("%", ""), language)
 
 
-def calculate_line_total(quantity: Any, unit_price: Any, language: str | None = None,
-                         price_unit: Any = 1) -> str:
+def calculate_line_total(
+    quantity: Any, unit_price: Any, language: str | None = None, price_unit: Any = 1
+) -> str:
     """Quantity x unit price / price unit, rounded half-up to cents, as SAP computes net values."""
     qty = Decimal(parse_quantity(quantity, language))
     price = Decimal(parse_amount(unit_price, language))
@@ -254,9 +317,23 @@ def normalize_vat_number(value: Any, language: str | None = None) -> str:
         raise TransformationError(f"normalize_vat_number: {value!r} is not a valid VAT number") from exc
 
 
-_DEBIT_CREDIT = {"S": "S", "D": "S", "DR": "S", "DEBIT": "S", "SOLL": "S", "DARE": "S", "DEBE": "S",
-                 "H": "H", "C": "H", "CR": "H", "A": "H", "CREDIT": "H", "HABEN": "H", "AVERE": "H",
-                 "HABER": "H"}
+_DEBIT_CREDIT = {
+    "S": "S",
+    "D": "S",
+    "DR": "S",
+    "DEBIT": "S",
+    "SOLL": "S",
+    "DARE": "S",
+    "DEBE": "S",
+    "H": "H",
+    "C": "H",
+    "CR": "H",
+    "A": "H",
+    "CREDIT": "H",
+    "HABEN": "H",
+    "AVERE": "H",
+    "HABER": "H",
+}
 
 
 def debit_credit_code(value: Any, language: str | None = None) -> str:

@@ -62,11 +62,14 @@ class VectorIndex(ABC):
     ``text`` (hybrid search)."""
 
     @abstractmethod
-    def add(self, items: Sequence[KbItem], vectors: np.ndarray, owners: Sequence[int] | None = None) -> None: ...
+    def add(
+        self, items: Sequence[KbItem], vectors: np.ndarray, owners: Sequence[int] | None = None
+    ) -> None: ...
 
     @abstractmethod
-    def search(self, vector: np.ndarray, k: int = 5, kind: str | None = None,
-               text: str | None = None) -> list[Hit]: ...
+    def search(
+        self, vector: np.ndarray, k: int = 5, kind: str | None = None, text: str | None = None
+    ) -> list[Hit]: ...
 
     @abstractmethod
     def count(self) -> int: ...
@@ -82,8 +85,15 @@ class FaissHnswIndex(VectorIndex):
     cosine from the stored rows, so every returned score means the same thing.
     """
 
-    def __init__(self, dimension: int = 384, m: int = 32, ef_construction: int = 200, ef_search: int = 128,
-                 lexical_weight: float = 0.35, candidates: int = 50):
+    def __init__(
+        self,
+        dimension: int = 384,
+        m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+        lexical_weight: float = 0.35,
+        candidates: int = 50,
+    ):
         import faiss
 
         self.dimension, self.m = dimension, m
@@ -129,7 +139,7 @@ class FaissHnswIndex(VectorIndex):
         self._items_by_kind = {k: np.flatnonzero(kinds == k) for k in sorted(set(kinds.tolist()))}
         order = np.argsort(self.owners, kind="stable")
         bounds = np.searchsorted(self.owners[order], np.arange(len(self.items) + 1))
-        self._rows_of_item = [order[bounds[i]:bounds[i + 1]] for i in range(len(self.items))]
+        self._rows_of_item = [order[bounds[i] : bounds[i + 1]] for i in range(len(self.items))]
         self._lexical = Bm25Index([f"{it.text} {' '.join(it.aliases)}" for it in self.items])
 
     def count(self) -> int:
@@ -138,8 +148,9 @@ class FaissHnswIndex(VectorIndex):
     def row_count(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, vector: np.ndarray, k: int = 5, kind: str | None = None,
-               text: str | None = None) -> list[Hit]:
+    def search(
+        self, vector: np.ndarray, k: int = 5, kind: str | None = None, text: str | None = None
+    ) -> list[Hit]:
         import faiss
 
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
@@ -172,8 +183,15 @@ class FaissHnswIndex(VectorIndex):
                         dense[owner] = float((self.vectors[rows] @ query[0]).max())
                 fused = {o: dense[o] + self.lexical_weight * float(lex[o]) / float(top) for o in dense}
         ranked = sorted(fused.items(), key=lambda kv: (-kv[1], self.items[kv[0]].id))[:k]
-        return [Hit(id=self.items[o].id, kind=self.items[o].kind, score=round(s, 6),
-                    metadata=self.items[o].metadata) for o, s in ranked]
+        return [
+            Hit(
+                id=self.items[o].id,
+                kind=self.items[o].kind,
+                score=round(s, 6),
+                metadata=self.items[o].metadata,
+            )
+            for o, s in ranked
+        ]
 
     # persistence -------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> list[Path]:
@@ -183,9 +201,15 @@ class FaissHnswIndex(VectorIndex):
         directory.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(directory / "index.faiss"))
         np.save(directory / "owners.npy", self.owners)
-        meta = {"dimension": self.dimension, "m": self.m, "ef_construction": self.ef_construction,
-                "ef_search": self.ef_search, "lexical_weight": self.lexical_weight,
-                "candidates": self.candidates, "items": [asdict(i) for i in self.items]}
+        meta = {
+            "dimension": self.dimension,
+            "m": self.m,
+            "ef_construction": self.ef_construction,
+            "ef_search": self.ef_search,
+            "lexical_weight": self.lexical_weight,
+            "candidates": self.candidates,
+            "items": [asdict(i) for i in self.items],
+        }
         (directory / "items.json").write_text(json.dumps(meta, sort_keys=True, ensure_ascii=False), "utf-8")
         return [directory / "index.faiss", directory / "owners.npy", directory / "items.json"]
 
@@ -195,14 +219,23 @@ class FaissHnswIndex(VectorIndex):
 
         directory = Path(directory)
         meta = json.loads((directory / "items.json").read_text("utf-8"))
-        obj = cls(meta["dimension"], meta["m"], meta["ef_construction"], meta["ef_search"],
-                  meta["lexical_weight"], meta["candidates"])
+        obj = cls(
+            meta["dimension"],
+            meta["m"],
+            meta["ef_construction"],
+            meta["ef_search"],
+            meta["lexical_weight"],
+            meta["candidates"],
+        )
         obj.index = faiss.read_index(str(directory / "index.faiss"))
         obj.index.hnsw.efSearch = obj.ef_search
         obj.items = [KbItem(**{**i, "aliases": tuple(i.get("aliases", ()))}) for i in meta["items"]]
         obj.owners = np.load(directory / "owners.npy")
-        obj.vectors = np.vstack([obj.index.reconstruct(i) for i in range(obj.index.ntotal)]).astype(np.float32) \
-            if obj.index.ntotal else np.zeros((0, obj.dimension), dtype=np.float32)
+        obj.vectors = (
+            np.vstack([obj.index.reconstruct(i) for i in range(obj.index.ntotal)]).astype(np.float32)
+            if obj.index.ntotal
+            else np.zeros((0, obj.dimension), dtype=np.float32)
+        )
         obj._rebuild()
         return obj
 
@@ -228,14 +261,20 @@ def weaviate_collection_config(name: str) -> dict[str, Any]:
             Property(name="api", data_type=DataType.TEXT, skip_vectorization=True),
             Property(name="entity", data_type=DataType.TEXT, skip_vectorization=True),
             Property(name="name", data_type=DataType.TEXT, skip_vectorization=True),
-            Property(name="metadata_json", data_type=DataType.TEXT, skip_vectorization=True,
-                     index_filterable=False, index_searchable=False),
+            Property(
+                name="metadata_json",
+                data_type=DataType.TEXT,
+                skip_vectorization=True,
+                index_filterable=False,
+                index_searchable=False,
+            ),
         ],
     }
 
 
-def weaviate_objects(items: Sequence[KbItem], vectors: np.ndarray,
-                     owners: Sequence[int] | None = None) -> list[Any]:
+def weaviate_objects(
+    items: Sequence[KbItem], vectors: np.ndarray, owners: Sequence[int] | None = None
+) -> list[Any]:
     """One ``DataObject`` per vector row. The UUID is v5 of ``<item id>#<row number within the item>``,
     so re-adding the same items overwrites objects instead of duplicating them."""
     from weaviate.classes.data import DataObject
@@ -251,21 +290,32 @@ def weaviate_objects(items: Sequence[KbItem], vectors: np.ndarray,
         n = seen.get(owner, 0)
         seen[owner] = n + 1
         md = item.metadata
-        objects.append(DataObject(
-            uuid=generate_uuid5(f"{item.id}#{n}"),
-            properties={
-                "kb_id": item.id, "kind": item.kind, "text": item.text,
-                "api": str(md.get("api", "")), "entity": str(md.get("entity", "")),
-                "name": str(md.get("name", "")),
-                "metadata_json": json.dumps(md, sort_keys=True, ensure_ascii=False),
-            },
-            vector=[float(x) for x in vec],
-        ))
+        objects.append(
+            DataObject(
+                uuid=generate_uuid5(f"{item.id}#{n}"),
+                properties={
+                    "kb_id": item.id,
+                    "kind": item.kind,
+                    "text": item.text,
+                    "api": str(md.get("api", "")),
+                    "entity": str(md.get("entity", "")),
+                    "name": str(md.get("name", "")),
+                    "metadata_json": json.dumps(md, sort_keys=True, ensure_ascii=False),
+                },
+                vector=[float(x) for x in vec],
+            )
+        )
     return objects
 
 
-def weaviate_query(vector: np.ndarray, k: int, kind: str | None, text: str | None = None,
-                   alpha: float = 0.75, overfetch: int = 8) -> dict[str, Any]:
+def weaviate_query(
+    vector: np.ndarray,
+    k: int,
+    kind: str | None,
+    text: str | None = None,
+    alpha: float = 0.75,
+    overfetch: int = 8,
+) -> dict[str, Any]:
     """Arguments for ``collection.query.hybrid`` (with ``text``) or ``near_vector`` (without).
 
     Several objects belong to one item (one per alias vector), so the query over-fetches
@@ -281,8 +331,14 @@ def weaviate_query(vector: np.ndarray, k: int, kind: str | None, text: str | Non
     }
     vec = [float(x) for x in np.asarray(vector).reshape(-1)]
     if text:
-        return {"query": text, "vector": vec, "alpha": alpha, "query_properties": ["text"],
-                "return_metadata": MetadataQuery(score=True), **common}
+        return {
+            "query": text,
+            "vector": vec,
+            "alpha": alpha,
+            "query_properties": ["text"],
+            "return_metadata": MetadataQuery(score=True),
+            **common,
+        }
     return {"near_vector": vec, "return_metadata": MetadataQuery(distance=True), **common}
 
 
@@ -295,8 +351,13 @@ class WeaviateIndex(VectorIndex):
         self.batch_size = batch_size
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None = None, collection: str = "SapKnowledgeBase",
-                grpc_port: int = 50051) -> WeaviateIndex:
+    def connect(
+        cls,
+        url: str,
+        api_key: str | None = None,
+        collection: str = "SapKnowledgeBase",
+        grpc_port: int = 50051,
+    ) -> WeaviateIndex:
         import urllib.parse
 
         import weaviate
@@ -305,9 +366,13 @@ class WeaviateIndex(VectorIndex):
         parts = urllib.parse.urlparse(url)
         secure = parts.scheme == "https"
         client = weaviate.connect_to_custom(
-            http_host=parts.hostname or "localhost", http_port=parts.port or (443 if secure else 8080),
-            http_secure=secure, grpc_host=parts.hostname or "localhost", grpc_port=grpc_port,
-            grpc_secure=secure, auth_credentials=AuthApiKey(api_key) if api_key else None,
+            http_host=parts.hostname or "localhost",
+            http_port=parts.port or (443 if secure else 8080),
+            http_secure=secure,
+            grpc_host=parts.hostname or "localhost",
+            grpc_port=grpc_port,
+            grpc_secure=secure,
+            auth_credentials=AuthApiKey(api_key) if api_key else None,
         )
         return cls(client, collection)
 
@@ -326,8 +391,9 @@ class WeaviateIndex(VectorIndex):
                 first = next(iter(errors.values()))
                 raise RuntimeError(f"Weaviate rejected {len(errors)} objects, e.g. {first}")
 
-    def search(self, vector: np.ndarray, k: int = 5, kind: str | None = None,
-               text: str | None = None) -> list[Hit]:
+    def search(
+        self, vector: np.ndarray, k: int = 5, kind: str | None = None, text: str | None = None
+    ) -> list[Hit]:
         collection = self.client.collections.get(self.collection_name)
         request = weaviate_query(vector, k, kind, text)
         response = collection.query.hybrid(**request) if text else collection.query.near_vector(**request)
@@ -354,8 +420,14 @@ def fold_weaviate_objects(objects: Sequence[Any], k: int) -> list[Hit]:
             score = 1.0 - float(md.distance)
         else:
             score = 0.0
-        hits.append(Hit(id=props["kb_id"], kind=props["kind"], score=score,
-                        metadata=json.loads(props.get("metadata_json") or "{}")))
+        hits.append(
+            Hit(
+                id=props["kb_id"],
+                kind=props["kind"],
+                score=score,
+                metadata=json.loads(props.get("metadata_json") or "{}"),
+            )
+        )
         if len(hits) == k:
             break
     return hits

@@ -14,6 +14,7 @@ from sap_llm_core.knowledge_base.edmx_parser import (
     parse_file,
     parse_files,
 )
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # Entity-type and property counts of the six shared files, counted independently with grep
@@ -55,8 +56,14 @@ def test_v2_fixture_parses_types_keys_annotations_and_navigation() -> None:
     (release,) = doc.function_imports()
     assert release.http_method == "POST" and [p.name for p in release.parameters] == ["Invoice", "FiscalYear"]
     assert doc.schemas[0].complex_types[0].properties[0].name == "Message"
-    assert doc.counts() == {"entity_types": 2, "properties": 9, "navigation_properties": 2,
-                            "associations": 1, "entity_sets": 2, "function_imports": 1}
+    assert doc.counts() == {
+        "entity_types": 2,
+        "properties": 9,
+        "navigation_properties": 2,
+        "associations": 1,
+        "entity_sets": 2,
+        "function_imports": 1,
+    }
 
 
 def test_minified_single_line_file_gives_the_same_model() -> None:
@@ -79,11 +86,18 @@ def test_v4_fixture_parses_partner_navigation_annotations_and_operations() -> No
     assert gross.documentation == "Invoice amount in document currency including taxes."
     assert inv.property("DocumentDate").label == "Document Date"  # <String> child form
     nav = inv.navigation_properties[0]
-    assert (nav.target_type, nav.collection, nav.partner) == (f"{ns}.SupplierInvoiceItemType", True, "_Invoice")
+    assert (nav.target_type, nav.collection, nav.partner) == (
+        f"{ns}.SupplierInvoiceItemType",
+        True,
+        "_Invoice",
+    )
     assert doc.entity_type("SupplierInvoiceItemType").property("Note").max_length == "max"
     ops = {f.name: f for f in doc.function_imports()}
     assert ops["Release"].kind == "action" and ops["Release"].return_type == f"{ns}.SupplierInvoiceType"
-    assert ops["GetOpenAmount"].kind == "function" and ops["GetOpenAmount"].parameters[0].name == "SupplierInvoice"
+    assert (
+        ops["GetOpenAmount"].kind == "function"
+        and ops["GetOpenAmount"].parameters[0].name == "SupplierInvoice"
+    )
 
 
 def test_parsing_is_deterministic() -> None:
@@ -148,14 +162,18 @@ def test_entity_expansion_bomb_is_rejected_quickly() -> None:
 def test_external_entity_is_never_resolved(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET")
-    xxe = (f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file://{secret}">]>'
-           '<edmx:Edmx Version="1.0" xmlns:edmx="http://schemas.microsoft.com/ado/2007/06/edmx">'
-           "<edmx:DataServices>&xxe;</edmx:DataServices></edmx:Edmx>").encode()
+    xxe = (
+        f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+        '<edmx:Edmx Version="1.0" xmlns:edmx="http://schemas.microsoft.com/ado/2007/06/edmx">'
+        "<edmx:DataServices>&xxe;</edmx:DataServices></edmx:Edmx>"
+    ).encode()
     with pytest.raises(EdmxParseError) as info:
         parse_bytes(xxe, "xxe.edmx")
     assert "TOP-SECRET" not in str(info.value)
-    net = (b'<?xml version="1.0"?><!DOCTYPE x SYSTEM "http://127.0.0.1:9/evil.dtd">'
-           b'<edmx:Edmx Version="1.0" xmlns:edmx="http://schemas.microsoft.com/ado/2007/06/edmx"/>')
+    net = (
+        b'<?xml version="1.0"?><!DOCTYPE x SYSTEM "http://127.0.0.1:9/evil.dtd">'
+        b'<edmx:Edmx Version="1.0" xmlns:edmx="http://schemas.microsoft.com/ado/2007/06/edmx"/>'
+    )
     with pytest.raises(EdmxParseError):
         parse_bytes(net, "dtd.edmx")
 
@@ -179,7 +197,9 @@ def test_malformed_and_wrong_documents_are_errors(tmp_path: Path) -> None:
     with pytest.raises(EdmxParseError, match="empty"):
         parse_bytes(b"   ", "empty.edmx")
     with pytest.raises(EdmxParseError, match="DataServices"):
-        parse_bytes(b'<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0"/>', "x.xml")
+        parse_bytes(
+            b'<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0"/>', "x.xml"
+        )
 
 
 def test_bad_files_are_quarantined_while_the_others_load(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import random
-from importlib import resources
 from collections import Counter
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -44,9 +44,14 @@ def docs() -> list[dict]:
 def test_every_document_type_is_mapped_with_known_transformations() -> None:
     mappings = load_mappings()
     assert set(mappings.document_types) == {t.value for t in DocumentType}
-    seeds = {"PURCHASE_ORDER": "API_PURCHASEORDER_PROCESS_SRV", "SUPPLIER_INVOICE": "API_SUPPLIERINVOICE_PROCESS_SRV",
-             "SALES_ORDER": "API_SALES_ORDER_SRV", "CUSTOMER_INVOICE": "API_BILLING_DOCUMENT_SRV",
-             "GOODS_RECEIPT": "API_MATERIAL_DOCUMENT_SRV", "GOODS_ISSUE": "API_MATERIAL_DOCUMENT_SRV"}
+    seeds = {
+        "PURCHASE_ORDER": "API_PURCHASEORDER_PROCESS_SRV",
+        "SUPPLIER_INVOICE": "API_SUPPLIERINVOICE_PROCESS_SRV",
+        "SALES_ORDER": "API_SALES_ORDER_SRV",
+        "CUSTOMER_INVOICE": "API_BILLING_DOCUMENT_SRV",
+        "GOODS_RECEIPT": "API_MATERIAL_DOCUMENT_SRV",
+        "GOODS_ISSUE": "API_MATERIAL_DOCUMENT_SRV",
+    }
     for doc_type, api in seeds.items():
         assert mappings.document_types[doc_type].api == api
     assert mappings.document_types["PURCHASE_ORDER"].header_entity == "A_PurchaseOrder"
@@ -73,8 +78,11 @@ def test_a_wrong_property_is_reported_as_broken(real_schemas, tmp_path: Path) ->
     data["document_types"]["GOODS_RECEIPT"]["header"]["plant"]["transformation"] = "nope"
     path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump(data))
-    broken = {(r.document_type, r.field): r.reason for r in check_references(load_mappings(path), real_schemas)
-              if r.status == "broken"}
+    broken = {
+        (r.document_type, r.field): r.reason
+        for r in check_references(load_mappings(path), real_schemas)
+        if r.status == "broken"
+    }
     assert "PurchaseOrderNumber" in broken[("PURCHASE_ORDER", "po_number")]
     assert "A_NoSuchEntity" in broken[("SALES_ORDER", "order_date")]
     assert "nope" in broken[("GOODS_RECEIPT", "plant")]
@@ -89,20 +97,38 @@ def test_generated_documents_map_without_errors_or_unmapped_fields(docs) -> None
 
 
 def test_mapping_output_values() -> None:
-    doc = {"document_type": "SUPPLIER_INVOICE", "language": "DE",
-           "header": {"invoice_number": "RE-2024-0042", "invoice_date": "15.03.2024",
-                      "po_reference": "4500001234", "vendor_iban": "DE89 3704 0044 0532 0130 00",
-                      "vendor_vat_id": "DE 136 695 976", "total_amount": "1.234,56", "currency": "EUR"},
-           "line_items": [{"item_number": "00010", "quantity": "2", "unit": "Stk", "line_total": "1.037,45"}]}
+    doc = {
+        "document_type": "SUPPLIER_INVOICE",
+        "language": "DE",
+        "header": {
+            "invoice_number": "RE-2024-0042",
+            "invoice_date": "15.03.2024",
+            "po_reference": "4500001234",
+            "vendor_iban": "DE89 3704 0044 0532 0130 00",
+            "vendor_vat_id": "DE 136 695 976",
+            "total_amount": "1.234,56",
+            "currency": "EUR",
+        },
+        "line_items": [{"item_number": "00010", "quantity": "2", "unit": "Stk", "line_total": "1.037,45"}],
+    }
     out = map_document(load_mappings(), doc)
     header = {v.property: v.value for v in out["header"]}
-    assert header == {"SupplierInvoiceIDByInvcgParty": "RE-2024-0042", "DocumentDate": "2024-03-15",
-                      "PurchaseOrder": "4500001234", "IBAN": "DE89370400440532013000",
-                      "SupplierVATRegistration": "DE136695976", "InvoiceGrossAmount": "1234.56",
-                      "DocumentCurrency": "EUR"}
+    assert header == {
+        "SupplierInvoiceIDByInvcgParty": "RE-2024-0042",
+        "DocumentDate": "2024-03-15",
+        "PurchaseOrder": "4500001234",
+        "IBAN": "DE89370400440532013000",
+        "SupplierVATRegistration": "DE136695976",
+        "InvoiceGrossAmount": "1234.56",
+        "DocumentCurrency": "EUR",
+    }
     item = {v.property: v.value for v in out["items"][0]}
-    assert item == {"SupplierInvoiceItem": "000010", "QuantityInPurchaseOrderUnit": "2",
-                    "PurchaseOrderQuantityUnit": "PC", "SupplierInvoiceItemAmount": "1037.45"}
+    assert item == {
+        "SupplierInvoiceItem": "000010",
+        "QuantityInPurchaseOrderUnit": "2",
+        "PurchaseOrderQuantityUnit": "PC",
+        "SupplierInvoiceItemAmount": "1037.45",
+    }
     bad = copy.deepcopy(doc)
     bad["header"]["invoice_date"] = "03/15/2024"  # an EN date on a DE document
     assert [e.field for e in map_document(load_mappings(), bad)["errors"]] == ["invoice_date"]
@@ -133,10 +159,13 @@ def test_generated_documents_pass_every_applicable_rule(docs) -> None:
 
 def test_rules_catch_broken_documents_and_suggest_corrections(docs) -> None:
     engine = RuleEngine(load_rules())
-    invoice = copy.deepcopy(next(d for d in docs if d["document_type"] == "SUPPLIER_INVOICE" and d["language"] == "DE"))
+    invoice = copy.deepcopy(
+        next(d for d in docs if d["document_type"] == "SUPPLIER_INVOICE" and d["language"] == "DE")
+    )
     invoice["line_items"][0]["line_total"] = "999.999,99"
     invoice["header"]["vendor_iban"] = invoice["header"]["vendor_iban"][:-1] + (
-        "1" if invoice["header"]["vendor_iban"][-1] != "1" else "2")
+        "1" if invoice["header"]["vendor_iban"][-1] != "1" else "2"
+    )
     invoice["header"]["due_date"] = "01.01.2000"
     del invoice["header"]["currency"]
     failed = {f.rule_id: f for f in engine.check_document(invoice) if not f.passed}
@@ -144,29 +173,56 @@ def test_rules_catch_broken_documents_and_suggest_corrections(docs) -> None:
     assert failed["AMT-001"].auto_correctable and failed["AMT-001"].location == "line_items[0]"
     item = invoice["line_items"][0]
     from sap_llm_core.knowledge_base.transformations import calculate_line_total
+
     assert failed["AMT-001"].suggestion == calculate_line_total(item["quantity"], item["unit_price"], "DE")
     assert not failed["FMT-001"].auto_correctable
 
 
 def test_three_way_match_with_five_percent_tolerance() -> None:
     engine = RuleEngine(load_rules())
-    po = {"document_type": "PURCHASE_ORDER", "language": "DE",
-          "header": {"po_number": "4500001234", "total_amount": "1.000,00", "currency": "EUR",
-                     "vendor_vat_id": "DE136695976"},
-          "line_items": [{"quantity": "10"}]}
-    invoice = {"document_type": "SUPPLIER_INVOICE", "language": "EN",
-               "header": {"po_reference": "4500001234", "total_amount": "1,049.00", "currency": "EUR",
-                          "vendor_vat_id": "de136695976"},
-               "line_items": [{"quantity": "10"}]}
-    gr = {"document_type": "GOODS_RECEIPT", "language": "FR", "header": {"po_reference": "4500001234"},
-          "line_items": [{"quantity": "10"}]}
+    po = {
+        "document_type": "PURCHASE_ORDER",
+        "language": "DE",
+        "header": {
+            "po_number": "4500001234",
+            "total_amount": "1.000,00",
+            "currency": "EUR",
+            "vendor_vat_id": "DE136695976",
+        },
+        "line_items": [{"quantity": "10"}],
+    }
+    invoice = {
+        "document_type": "SUPPLIER_INVOICE",
+        "language": "EN",
+        "header": {
+            "po_reference": "4500001234",
+            "total_amount": "1,049.00",
+            "currency": "EUR",
+            "vendor_vat_id": "de136695976",
+        },
+        "line_items": [{"quantity": "10"}],
+    }
+    gr = {
+        "document_type": "GOODS_RECEIPT",
+        "language": "FR",
+        "header": {"po_reference": "4500001234"},
+        "line_items": [{"quantity": "10"}],
+    }
     ok = {f.rule_id: f.passed for f in engine.check_bundle({"po": po, "invoice": invoice, "gr": gr})}
-    assert ok == {"XDOC-001": True, "XDOC-002": True, "XDOC-003": True, "XDOC-004": True,
-                  "XDOC-005": True, "XDOC-006": True}
+    assert ok == {
+        "XDOC-001": True,
+        "XDOC-002": True,
+        "XDOC-003": True,
+        "XDOC-004": True,
+        "XDOC-005": True,
+        "XDOC-006": True,
+    }
     invoice["header"]["total_amount"] = "1,051.00"  # 5.1 % above the PO
     invoice["line_items"][0]["quantity"] = "11"  # 10 % more than received
     invoice["header"]["po_reference"] = "4500009999"
-    failed = {f.rule_id for f in engine.check_bundle({"po": po, "invoice": invoice, "gr": gr}) if not f.passed}
+    failed = {
+        f.rule_id for f in engine.check_bundle({"po": po, "invoice": invoice, "gr": gr}) if not f.passed
+    }
     assert failed == {"XDOC-001", "XDOC-002", "XDOC-003"}
 
 
@@ -178,11 +234,20 @@ def test_duplicate_detection(docs) -> None:
     assert [f.rule_id for f in dup] == ["DUP-001"] and dup[0].location == f"2,{len(invoices)}"
 
 
-@pytest.mark.parametrize("expression", [
-    "__import__('os').system('true')", "header.__class__", "(lambda: 1)()", "[x for x in items]",
-    "open('/etc/passwd')", "header.get('x')", "params.tolerance if True else eval('1')", "a := 1",
-    "amount(header.total_amount, key=1)",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "__import__('os').system('true')",
+        "header.__class__",
+        "(lambda: 1)()",
+        "[x for x in items]",
+        "open('/etc/passwd')",
+        "header.get('x')",
+        "params.tolerance if True else eval('1')",
+        "a := 1",
+        "amount(header.total_amount, key=1)",
+    ],
+)
 def test_evaluator_refuses_anything_outside_the_allow_list(expression: str) -> None:
     from sap_llm_core.knowledge_base.business_rules import FUNCTIONS
 
@@ -191,12 +256,27 @@ def test_evaluator_refuses_anything_outside_the_allow_list(expression: str) -> N
 
 
 def test_a_rule_that_does_not_parse_is_reported(tmp_path: Path) -> None:
-    data = {"version": 1, "rules": [
-        {"id": "X-1", "description": "d", "applies_to": ["PURCHASE_ORDER"], "severity": "error",
-         "category": "amount", "expression": "amount(header.total_amount) >"},
-        {"id": "X-2", "description": "d", "applies_to": ["PURCHASE_ORDER"], "severity": "error",
-         "category": "amount", "expression": "system(header.x)"},
-    ]}
+    data = {
+        "version": 1,
+        "rules": [
+            {
+                "id": "X-1",
+                "description": "d",
+                "applies_to": ["PURCHASE_ORDER"],
+                "severity": "error",
+                "category": "amount",
+                "expression": "amount(header.total_amount) >",
+            },
+            {
+                "id": "X-2",
+                "description": "d",
+                "applies_to": ["PURCHASE_ORDER"],
+                "severity": "error",
+                "category": "amount",
+                "expression": "system(header.x)",
+            },
+        ],
+    }
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(data))
     errors = parse_errors(load_rules(path))

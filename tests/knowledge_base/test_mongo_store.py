@@ -24,8 +24,10 @@ pytestmark = pytest.mark.integration
 
 
 def fixture_documents() -> dict[str, list[dict]]:
-    schemas = [parse_file(FIXTURES / "v2_service.edmx", api="ZTEST_INVOICE_SRV"),
-               parse_file(FIXTURES / "v4_service.xml", api="API_SUPPLIERINVOICE_V4")]
+    schemas = [
+        parse_file(FIXTURES / "v2_service.edmx", api="ZTEST_INVOICE_SRV"),
+        parse_file(FIXTURES / "v4_service.xml", api="API_SUPPLIERINVOICE_V4"),
+    ]
     return build_documents(schemas, load_mappings(), load_rules())
 
 
@@ -45,7 +47,10 @@ def test_load_is_idempotent_and_indexed(mongo_server: LocalMongoServer) -> None:
         second = kb.load(docs)  # re-materialising unchanged inputs writes nothing
         assert second.counts == expected
         assert sum(second.upserted.values()) == 0 and sum(second.modified.values()) == 0
-        names = {tuple(k for k, _ in spec["key"]) for spec in client.kb_test.properties.index_information().values()}
+        names = {
+            tuple(k for k, _ in spec["key"])
+            for spec in client.kb_test.properties.index_information().values()
+        }
         assert ("api", "version", "entity", "name") in names
         prop = kb.property("ZTEST_INVOICE_SRV", "A_InvoiceType", "GrossAmount")
         assert prop["type"] == "Edm.Decimal" and prop["precision"] == 14 and prop["key"] is False
@@ -79,7 +84,9 @@ def test_server_killed_mid_load_fails_clearly_and_rerun_completes(tmp_path: Path
     client = client_for(server)
     try:
         with pytest.raises(KnowledgeBaseLoadError) as info:
-            KnowledgeBaseStore(client, "kb_test", batch_size=4).load(docs, on_batch=kill_after_first_property_batch)
+            KnowledgeBaseStore(client, "kb_test", batch_size=4).load(
+                docs, on_batch=kill_after_first_property_batch
+            )
     finally:
         client.close()
     message = str(info.value)
@@ -103,8 +110,10 @@ def test_server_killed_mid_load_fails_clearly_and_rerun_completes(tmp_path: Path
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     server = LocalMongoServer(tmp_path / "m").start()
     server.stop()
-    with MongoClient(server.uri, serverSelectionTimeoutMS=500) as client, \
-            pytest.raises(KnowledgeBaseLoadError, match="MongoDB became unavailable"):
+    with (
+        MongoClient(server.uri, serverSelectionTimeoutMS=500) as client,
+        pytest.raises(KnowledgeBaseLoadError, match="MongoDB became unavailable"),
+    ):
         KnowledgeBaseStore(client, "kb_test").load(fixture_documents())
 
 

@@ -16,11 +16,20 @@ from sap_llm_core.synthetic.catalog import Language
 from sap_llm_core.synthetic.locales import LOCALES, format_amount, format_date, format_quantity
 
 
-@pytest.mark.parametrize(("text", "lang", "iso"), [
-    ("03/15/2024", "EN", "2024-03-15"), ("15.03.2024", "DE", "2024-03-15"), ("15/03/2024", "FR", "2024-03-15"),
-    ("15/03/2024", "ES", "2024-03-15"), ("15/03/2024", "IT", "2024-03-15"), ("03/04/2024", "EN", "2024-03-04"),
-    ("03/04/2024", "FR", "2024-04-03"), ("1.2.24", "DE", "2024-02-01"), ("2024-03-15", "IT", "2024-03-15"),
-])
+@pytest.mark.parametrize(
+    ("text", "lang", "iso"),
+    [
+        ("03/15/2024", "EN", "2024-03-15"),
+        ("15.03.2024", "DE", "2024-03-15"),
+        ("15/03/2024", "FR", "2024-03-15"),
+        ("15/03/2024", "ES", "2024-03-15"),
+        ("15/03/2024", "IT", "2024-03-15"),
+        ("03/04/2024", "EN", "2024-03-04"),
+        ("03/04/2024", "FR", "2024-04-03"),
+        ("1.2.24", "DE", "2024-02-01"),
+        ("2024-03-15", "IT", "2024-03-15"),
+    ],
+)
 def test_parse_date_follows_the_language(text: str, lang: str, iso: str) -> None:
     assert tf.parse_date(text, lang) == iso
 
@@ -34,11 +43,21 @@ def test_parse_date_refuses_what_the_language_cannot_mean() -> None:
         tf.parse_date("", "DE")
 
 
-@pytest.mark.parametrize(("text", "lang", "value"), [
-    ("1,234.56", "EN", "1234.56"), ("1.234,56", "DE", "1234.56"), ("1234,56", "FR", "1234.56"),
-    ("1 234,56", "FR", "1234.56"), ("1.234,56", "ES", "1234.56"), ("1.234.567,89", "IT", "1234567.89"),
-    ("EUR 1.234,56", "DE", "1234.56"), ("-12,50", "DE", "-12.50"), ("(12.50)", "EN", "-12.50"), ("7", "EN", "7"),
-])
+@pytest.mark.parametrize(
+    ("text", "lang", "value"),
+    [
+        ("1,234.56", "EN", "1234.56"),
+        ("1.234,56", "DE", "1234.56"),
+        ("1234,56", "FR", "1234.56"),
+        ("1 234,56", "FR", "1234.56"),
+        ("1.234,56", "ES", "1234.56"),
+        ("1.234.567,89", "IT", "1234567.89"),
+        ("EUR 1.234,56", "DE", "1234.56"),
+        ("-12,50", "DE", "-12.50"),
+        ("(12.50)", "EN", "-12.50"),
+        ("7", "EN", "7"),
+    ],
+)
 def test_parse_amount(text: str, lang: str, value: str) -> None:
     assert tf.parse_amount(text, lang) == value
 

@@ -28,11 +28,20 @@ def unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
 
 
 def make_items() -> list[KbItem]:
-    items = [KbItem(f"property:API/E{i % 3}/P{i}", "property", f"prop {i}",
-                    {"api": "API", "entity": f"E{i % 3}", "name": f"P{i}"}, aliases=(f"a{i}", f"b{i}"))
-             for i in range(60)]
-    items += [KbItem(f"entity:API/E{j}", "entity", f"entity {j}", {"api": "API", "entity": f"E{j}"})
-              for j in range(3)]
+    items = [
+        KbItem(
+            f"property:API/E{i % 3}/P{i}",
+            "property",
+            f"prop {i}",
+            {"api": "API", "entity": f"E{i % 3}", "name": f"P{i}"},
+            aliases=(f"a{i}", f"b{i}"),
+        )
+        for i in range(60)
+    ]
+    items += [
+        KbItem(f"entity:API/E{j}", "entity", f"entity {j}", {"api": "API", "entity": f"E{j}"})
+        for j in range(3)
+    ]
     return items
 
 
@@ -89,8 +98,10 @@ def test_bm25_folds_accents_splits_camel_case_and_matches_compounds() -> None:
 
 def test_hybrid_search_lets_a_lexical_match_win() -> None:
     rng = np.random.default_rng(2)
-    items = [KbItem(f"property:A/E/P{i}", "property", f"word{i} filler", {"api": "A", "entity": "E"})
-             for i in range(30)]
+    items = [
+        KbItem(f"property:A/E/P{i}", "property", f"word{i} filler", {"api": "A", "entity": "E"})
+        for i in range(30)
+    ]
     vectors = unit(rng, 30)
     index = FaissHnswIndex(dimension=16, lexical_weight=5.0)
     index.add(items, vectors)
@@ -103,10 +114,12 @@ def test_retriever_boosts_properties_of_the_matching_entity() -> None:
     e1, e2 = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
     p = np.array([0.7, 0.7, 0.1, 0.1], dtype=np.float32)
     p /= np.linalg.norm(p)
-    items = [KbItem("property:A/Inv/Date", "property", "date", {"api": "A", "entity": "Inv"}),
-             KbItem("property:A/PO/Date", "property", "date", {"api": "A", "entity": "PO"}),
-             KbItem("entity:A/Inv", "entity", "invoice", {"api": "A", "entity": "Inv"}),
-             KbItem("entity:A/PO", "entity", "purchase order", {"api": "A", "entity": "PO"})]
+    items = [
+        KbItem("property:A/Inv/Date", "property", "date", {"api": "A", "entity": "Inv"}),
+        KbItem("property:A/PO/Date", "property", "date", {"api": "A", "entity": "PO"}),
+        KbItem("entity:A/Inv", "entity", "invoice", {"api": "A", "entity": "Inv"}),
+        KbItem("entity:A/PO", "entity", "purchase order", {"api": "A", "entity": "PO"}),
+    ]
     index = FaissHnswIndex(dimension=4, lexical_weight=0)
     index.add(items, np.stack([p, p, e1, e2]))
 
@@ -141,8 +154,12 @@ def test_weaviate_objects_have_stable_uuids_per_row() -> None:
     texts, owners = vector_rows(items)
     vecs = unit(np.random.default_rng(3), len(texts))
     objs = weaviate_objects(items, vecs, owners)
-    assert [o.uuid for o in objs] == [generate_uuid5(f"{items[0].id}#0"), generate_uuid5(f"{items[0].id}#1"),
-                                      generate_uuid5(f"{items[1].id}#0"), generate_uuid5(f"{items[1].id}#1")]
+    assert [o.uuid for o in objs] == [
+        generate_uuid5(f"{items[0].id}#0"),
+        generate_uuid5(f"{items[0].id}#1"),
+        generate_uuid5(f"{items[1].id}#0"),
+        generate_uuid5(f"{items[1].id}#1"),
+    ]
     assert objs == weaviate_objects(items, vecs, owners)  # deterministic: re-adding overwrites
     assert objs[0].properties["kb_id"] == items[0].id and objs[0].properties["entity"] == "E0"
     assert objs[0].vector == pytest.approx(vecs[0].tolist())
@@ -166,8 +183,10 @@ def test_weaviate_queries_hybrid_and_near_vector() -> None:
 
 def test_weaviate_results_fold_to_distinct_items() -> None:
     def obj(kb_id: str, distance: float) -> SimpleNamespace:
-        return SimpleNamespace(properties={"kb_id": kb_id, "kind": "property", "metadata_json": '{"api": "A"}'},
-                               metadata=SimpleNamespace(score=None, distance=distance))
+        return SimpleNamespace(
+            properties={"kb_id": kb_id, "kind": "property", "metadata_json": '{"api": "A"}'},
+            metadata=SimpleNamespace(score=None, distance=distance),
+        )
 
     hits = fold_weaviate_objects([obj("p1", 0.1), obj("p1", 0.2), obj("p2", 0.3), obj("p3", 0.4)], k=2)
     assert [(h.id, round(h.score, 2)) for h in hits] == [("p1", 0.9), ("p2", 0.7)]
@@ -180,13 +199,13 @@ def test_weaviate_index_drives_the_v4_collection_api() -> None:
     calls: list[tuple] = []
 
     class Collection:
-        class data:  # noqa: N801
+        class data:
             @staticmethod
             def insert_many(objects):
                 calls.append(("insert_many", len(objects)))
                 return SimpleNamespace(errors={})
 
-        class query:  # noqa: N801
+        class query:
             @staticmethod
             def hybrid(**kw):
                 calls.append(("hybrid", kw["query"], kw["limit"]))
