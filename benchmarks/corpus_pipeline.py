@@ -37,7 +37,11 @@ def _inputs(store: ArtifactStore, size: int) -> None:
     import pyarrow as pa
 
     write_record_asset(
-        store, "synthetic_documents", pa.concat_tables(tables), QUARANTINE_SCHEMA.empty_table(), shard_rows=5000
+        store,
+        "synthetic_documents",
+        pa.concat_tables(tables),
+        QUARANTINE_SCHEMA.empty_table(),
+        shard_rows=5000,
     )
     for asset in ("public_documents", "qorsync_documents", "label_studio_annotations"):
         write_record_asset(
