@@ -5,7 +5,6 @@ CLI and therefore ``dvc repro``. Each asset's data version is its manifest's con
 a check that every document it saw is either a record or a quarantine row (nothing dropped).
 """
 
-
 import dagster as dg
 
 from assets.corpus_metadata import counts_table, md_table, preview

@@ -5,7 +5,6 @@ class share, split proportions, leakage) are ``blocking``: a failing one stops d
 the same run, and the UI shows the failing expectations with their offending counts.
 """
 
-
 import dagster as dg
 import pyarrow.parquet as pq
 

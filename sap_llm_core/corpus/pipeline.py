@@ -96,9 +96,9 @@ def build_unified_corpus(
         union = union.unionByName(frame)
 
     kept, quarantine = unify(union, quality)
-    kept = kept.cache()
-    rows = kept.count()
-    shards = write_shards(kept, store, UNIFIED, "shards", rows, shard_rows)
+    summary = _Summary()
+    shards = write_shards(kept, store, UNIFIED, "shards", summary.add)
+    rows = summary.rows
     quarantine_rows = quarantine.toArrow().select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA)
     quarantine_rows = quarantine_rows.sort_by([("id", "ascending"), ("stage", "ascending")])
     store.remove(UNIFIED, "quarantine")
@@ -115,10 +115,6 @@ def build_unified_corpus(
     reasons: dict[str, int] = {}
     for stage in quarantine_rows.column("stage").to_pylist():
         reasons[stage] = reasons.get(stage, 0) + 1
-    by_type = {r["document_type"]: int(r["count"]) for r in kept.groupBy("document_type").count().collect()}
-    by_source = {r["source"]: int(r["count"]) for r in kept.groupBy("source").count().collect()}
-    near_dups = kept.filter(F.col("near_duplicate_count") > 1).count()
-    kept.unpersist()
     spark.catalog.clearCache()
     rows_in = sum(v["rows"] for v in inputs.values())
     manifest = {
@@ -127,9 +123,9 @@ def build_unified_corpus(
         "rows": rows,
         "quarantined": quarantine_rows.num_rows,
         "quarantined_by_stage": dict(sorted(reasons.items())),
-        "near_duplicates_flagged": near_dups,
-        "by_document_type": dict(sorted(by_type.items())),
-        "by_source": dict(sorted(by_source.items())),
+        "near_duplicates_flagged": summary.near_duplicates,
+        "by_document_type": dict(sorted(summary.by_type.items())),
+        "by_source": dict(sorted(summary.by_source.items())),
         "inputs": inputs,
         "quality": quality.model_dump(mode="json"),
         "shards": shards,
@@ -138,6 +134,25 @@ def build_unified_corpus(
     }
     store.write_manifest(UNIFIED, manifest)
     return manifest
+
+
+class _Summary:
+    """Counts gathered from the published tables themselves (no extra Spark pass)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.near_duplicates = 0
+        self.by_type: dict[str, int] = {}
+        self.by_source: dict[str, int] = {}
+
+    def add(self, table: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        self.rows += table.num_rows
+        self.near_duplicates += int(pc.sum(pc.greater(table.column("near_duplicate_count"), 1)).as_py() or 0)
+        for column, target in (("document_type", self.by_type), ("source", self.by_source)):
+            for item in pc.value_counts(table.column(column)).to_pylist():
+                target[item["values"]] = target.get(item["values"], 0) + int(item["counts"])
 
 
 def _spark(store: ArtifactStore, path: str) -> str:
@@ -149,32 +164,36 @@ def _spark(store: ArtifactStore, path: str) -> str:
 
 # --- corpus_splits --------------------------------------------------------------------------------
 def build_corpus_splits(spark: Any, store: ArtifactStore, settings: SplitSettings) -> dict:
-    from pyspark.sql import functions as F
-
     from sap_llm_core.corpus.spark.splits import INDEX_COLUMNS, SPLITS, assign_splits
-    from sap_llm_core.corpus.spark.unify import UNIFIED_COLUMNS, write_shards
+    from sap_llm_core.corpus.spark.unify import UNIFIED_COLUMNS, write_partitioned
 
     upstream = store.read_manifest(UNIFIED)
     paths = shard_paths(store, UNIFIED)
     unified = spark.read.parquet(*[_spark(store, p) for p in paths]).select(*UNIFIED_COLUMNS)
-    assigned = assign_splits(unified, settings).cache()
-    counts = {r["split"]: int(r["count"]) for r in assigned.groupBy("split").count().collect()}
-    files: dict[str, list[dict]] = {}
-    for split in SPLITS:
-        part = assigned.filter(F.col("split") == split).select(*UNIFIED_COLUMNS)
-        files[split] = write_shards(
-            part, store, SPLITS_ASSET, split, counts.get(split, 0), settings.shard_rows
-        )
-    index = assigned.select(*INDEX_COLUMNS).toArrow().sort_by([("id", "ascending")])
-    assigned.unpersist()
+    assigned = assign_splits(unified, settings)
+    index_parts: list[pa.Table] = []
+    by_type: dict[str, dict[str, int]] = {}
+
+    def collect(split: str, table: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        slim = table.select([c for c in INDEX_COLUMNS if c != "split"])
+        index_parts.append(slim.append_column("split", pa.array([split] * table.num_rows, pa.string())))
+        for item in pc.value_counts(table.column("document_type")).to_pylist():
+            per = by_type.setdefault(split, {})
+            per[item["values"]] = per.get(item["values"], 0) + int(item["counts"])
+
+    files = write_partitioned(
+        assigned.select(*UNIFIED_COLUMNS, "split"), store, SPLITS_ASSET, "split", SPLITS, collect
+    )
+    counts = {split: sum(e["rows"] for e in files[split]) for split in SPLITS}
+    index = (
+        pa.concat_tables(index_parts).select(list(INDEX_COLUMNS)).sort_by([("id", "ascending")])
+        if index_parts
+        else pa.table({c: pa.array([], pa.string()) for c in INDEX_COLUMNS})
+    )
     store.write_table(index, SPLITS_ASSET, "index.parquet")
     index_sha = sha256_bytes(store.read_bytes(SPLITS_ASSET, "index.parquet"))
-    by_type: dict[str, dict[str, int]] = {}
-    for split, document_type in zip(
-        index.column("split").to_pylist(), index.column("document_type").to_pylist(), strict=True
-    ):
-        by_type.setdefault(split, {}).setdefault(document_type, 0)
-        by_type[split][document_type] += 1
     all_files = [e for split in SPLITS for e in files[split]]
     manifest = {
         "asset": SPLITS_ASSET,

@@ -93,7 +93,8 @@ def _seed(engine: sa.Engine) -> None:
         for doc_id, doc_type, lang, words, day in documents:
             c.execute(
                 sa.text(
-                    "INSERT INTO documents VALUES (:id, :t, :l, 1000, 500, NULL, CAST(:w AS JSONB), :u, :c, :c)"
+                    "INSERT INTO documents VALUES"
+                    " (:id, :t, :l, 1000, 500, NULL, CAST(:w AS JSONB), :u, :c, :c)"
                 ),
                 {
                     "id": doc_id,
@@ -114,8 +115,8 @@ def _seed(engine: sa.Engine) -> None:
         for doc_id, name, value, confidence in extractions:
             c.execute(
                 sa.text(
-                    "INSERT INTO extractions (document_id, field_name, field_value, confidence, model_version,"
-                    " extracted_at) VALUES (:d, :n, :v, :c, 'v1', :t)"
+                    "INSERT INTO extractions (document_id, field_name, field_value, confidence,"
+                    " model_version, extracted_at) VALUES (:d, :n, :v, :c, 'v1', :t)"
                 ),
                 {"d": doc_id, "n": name, "v": value, "c": confidence, "t": _at("2024-03-05")},
             )
@@ -177,8 +178,8 @@ def test_extraction_window_ground_truth_quarantine_and_incremental_watermark(pos
         )
         c.execute(
             sa.text(
-                "INSERT INTO documents VALUES ('d6', 'DELIVERY_NOTE', 'FR', 800, 600, NULL, CAST(:w AS JSONB),"
-                " NULL, :t, :t)"
+                "INSERT INTO documents VALUES"
+                " ('d6', 'DELIVERY_NOTE', 'FR', 800, 600, NULL, CAST(:w AS JSONB), NULL, :t, :t)"
             ),
             {"w": _words(["Bon", "de", "livraison"]), "t": _at("2024-04-02")},
         )

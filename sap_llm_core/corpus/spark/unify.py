@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import math
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -261,46 +262,98 @@ def unify(frame: DataFrame, quality: QualitySettings) -> tuple[DataFrame, DataFr
     return kept.select(*UNIFIED_COLUMNS), rejected.unionByName(lost)
 
 
-def write_shards(
-    frame: DataFrame, store: ArtifactStore, asset: str, folder: str, rows: int, shard_rows: int
-) -> list[dict[str, Any]]:
-    """Write a DataFrame as ``<asset>/<folder>/shard-NNNNN.parquet`` reproducibly.
+def _staging(store: ArtifactStore, asset: str, name: str) -> tuple[str, str]:
+    """(filesystem path, Spark URL) of a fresh staging folder inside the asset."""
+    path = store.path(asset, f"_staging_{name}")
+    if store.fs.exists(path):
+        store.fs.rm(path, recursive=True)
+    return path, spark_path(store.url(asset, f"_staging_{name}"))
 
-    Spark writes a staging copy (executors write in parallel; rows sorted by id within each of the
-    input's partitions); the driver then re-encodes the part files, in partition order, as the
-    published shards. The same inputs and params give byte-identical files on every run, which is
-    what lets ``dvc repro`` and a Dagster run be compared by hash.
+
+def _publish(
+    store: ArtifactStore,
+    asset: str,
+    folder: str,
+    parts: list[str],
+    on_table: Callable[[pa.Table], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Re-encode Spark part files, in partition order, as ``<folder>/shard-NNNNN.parquet``.
+
+    parquet-mr lists column encodings in JVM hash order, so the same rows written by two JVMs differ
+    in a few footer bytes. Re-encoding each part with pyarrow (one file in memory at a time, on the
+    driver) makes the published shards byte-identical from run to run.
     """
     from sap_llm_core.corpus.records_io import sha256_bytes
 
     store.remove(asset, folder)
-    staging = store.path(asset, f"_staging_{folder.replace('/', '_')}")
-    if store.fs.exists(staging):
-        store.fs.rm(staging, recursive=True)
     store.fs.makedirs(store.path(asset, folder), exist_ok=True)
-    # No shuffle: files follow the input's partitions (fixed by the input files and the session's
-    # parallelism), each sorted by id -- deterministic, and it keeps whole documents off the network.
-    # Only a frame far larger than ``shard_rows`` per partition is split further.
-    partitions = frame.rdd.getNumPartitions()
-    if rows > shard_rows * max(partitions, 1) * 2:
-        frame = frame.repartition(max(1, math.ceil(rows / shard_rows)), "id")
-    (
-        frame.sortWithinPartitions("id")
-        .write.mode("overwrite")
-        .option("compression", "snappy")  # staging only: fast
-        .parquet(spark_path(store.url(asset, f"_staging_{folder.replace('/', '_')}")))
-    )
-    parts = sorted(p for p in store.fs.ls(staging, detail=False) if posixpath.basename(p).startswith("part-"))
     entries: list[dict[str, Any]] = []
-    for number, part in enumerate(parts):
-        # parquet-mr lists column encodings in JVM hash order, so the same rows written by two JVMs
-        # differ in a few footer bytes. Re-encoding each part with pyarrow (one file in memory at a
-        # time, on the driver) makes the published shards byte-identical run to run.
+    for number, part in enumerate(sorted(parts, key=posixpath.basename)):
         with store.fs.open(part, "rb") as fh:
             table = pq.read_table(fh).replace_schema_metadata(None)
         name = f"shard-{number:05d}.parquet"
         store.write_table(table, asset, folder, name)
-        data = store.read_bytes(asset, folder, name)
-        entries.append({"path": f"{folder}/{name}", "rows": table.num_rows, "sha256": sha256_bytes(data)})
+        entries.append(
+            {
+                "path": f"{folder}/{name}",
+                "rows": table.num_rows,
+                "sha256": sha256_bytes(store.read_bytes(asset, folder, name)),
+            }
+        )
+        if on_table is not None:
+            on_table(table)
+    return entries
+
+
+def _parts(store: ArtifactStore, folder: str) -> list[str]:
+    if not store.fs.exists(folder):
+        return []
+    return [p for p in store.fs.ls(folder, detail=False) if posixpath.basename(p).startswith("part-")]
+
+
+def write_shards(
+    frame: DataFrame,
+    store: ArtifactStore,
+    asset: str,
+    folder: str,
+    on_table: Callable[[pa.Table], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Write a DataFrame as ``<asset>/<folder>/shard-NNNNN.parquet`` reproducibly, in one Spark job.
+
+    No shuffle: files follow the input's partitions (fixed by the input files and
+    ``spark.min_file_partitions``), rows sorted by id within each. Executors write a staging copy in
+    parallel, then the driver publishes it (see ``_publish``). ``on_table`` sees every published
+    table, so callers compute their counts without another pass over the data.
+    """
+    staging, url = _staging(store, asset, folder.replace("/", "_"))
+    frame.sortWithinPartitions("id").write.mode("overwrite").option("compression", "snappy").parquet(url)
+    entries = _publish(store, asset, folder, _parts(store, staging), on_table)
     store.fs.rm(staging, recursive=True)
     return entries
+
+
+def write_partitioned(
+    frame: DataFrame,
+    store: ArtifactStore,
+    asset: str,
+    column: str,
+    values: Sequence[str],
+    on_table: Callable[[str, pa.Table], None] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Like ``write_shards`` but one folder per value of ``column`` (``<asset>/<value>/shard-*``), in a
+    single Spark job (``partitionBy``) instead of one filtered pass per value."""
+    staging, url = _staging(store, asset, column)
+    (
+        frame.sortWithinPartitions(column, "id")
+        .write.mode("overwrite")
+        .option("compression", "snappy")
+        .partitionBy(column)
+        .parquet(url)
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for value in values:
+        parts = _parts(store, posixpath.join(staging, f"{column}={value}"))
+        callback = (lambda table, v=value: on_table(v, table)) if on_table else None
+        out[value] = _publish(store, asset, value, parts, callback)
+    store.fs.rm(staging, recursive=True)
+    return out
