@@ -54,3 +54,4 @@ lint: env
 
 benchmark: env
 	$(BIN)/python benchmarks/synthetic_generation.py
+	$(BIN)/python benchmarks/model_training.py
