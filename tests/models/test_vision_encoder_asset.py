@@ -29,7 +29,6 @@ LEARNING_HP = {
 }
 
 
-@pytest.mark.slow
 def test_asset_trains_through_pipes_registers_and_passes_checks(
     corpus_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
