@@ -11,7 +11,7 @@ import yaml
 from kubernetes.client import ApiClient, V1Pod
 
 from orchestration.launchers import K8sPodConfig, Toleration, build_pod_manifest
-from orchestration.launchers.k8s_pod import training_command
+from orchestration.launchers.k8s_pod import pod_training_config, training_command
 
 CONFIG = {"hyperparameters": {"epochs": 3}, "resume": True}
 
@@ -110,3 +110,9 @@ def test_restart_policy_always_is_refused(tmp_path: Path) -> None:
     template.write_text(yaml.safe_dump({"restartPolicy": "Always", "containers": [{"image": "x:1"}]}))
     with pytest.raises(Exception, match="Always"):
         _build(K8sPodConfig(template_path=str(template)))
+
+
+def test_pod_config_uses_the_mounted_volume_and_the_secret_storage() -> None:
+    local = {"storage_root": "/home/me/data", "output_dir": "/home/me/data/vision_encoder", "resume": True}
+    in_pod = pod_training_config("vision_encoder", local, K8sPodConfig(checkpoint_mount_path="/ckpt/"))
+    assert in_pod == {"output_dir": "/ckpt/vision_encoder", "resume": True}
