@@ -86,6 +86,7 @@ lint: env
 benchmark: env
 	$(BIN)/python benchmarks/synthetic_generation.py
 	$(BIN)/python benchmarks/kb_retrieval.py
+	$(BIN)/python benchmarks/model_training.py
 
 # ---- corpus pipeline tool environments (issue 3) ---------------------------------------------
 # DVC and the Label Studio server live in their own environments under .tools/: dvc's hydra pins

@@ -39,6 +39,8 @@ class VisionEncoderConfig(dg.Config):
     epochs: float = _VE.epochs
     batch_size: int = _VE.batch_size
     learning_rate: float = _VE.learning_rate
+    layout_learning_rate: float = _VE.layout_learning_rate
+    head_learning_rate: float = _VE.head_learning_rate
     weight_decay: float = _VE.weight_decay
     warmup_ratio: float = _VE.warmup_ratio
     lora_r: int = _VE.lora_r
@@ -53,6 +55,7 @@ class VisionEncoderConfig(dg.Config):
     fp16: bool = _VE.fp16
     device: str = _VE.device
     gradient_checkpointing: bool = _VE.gradient_checkpointing
+    num_threads: int = _VE.num_threads
     resume: bool = True
     pod: K8sPodConfig = K8sPodConfig()
 

@@ -94,11 +94,13 @@ class VisionEncoderSettings(BaseModel):
     production_base_model: str = "microsoft/layoutlmv3-base"
     base_models_dir: str = "models/base"
     seed: int = 42
-    max_length: int = 384
-    max_subtokens_per_word: int = 3
-    epochs: float = 3
+    max_length: int = 192
+    max_subtokens_per_word: int = 1
+    epochs: float = 2
     batch_size: int = 8
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
+    layout_learning_rate: float = 1e-4
+    head_learning_rate: float = 5e-3
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     lora_r: int = 16
@@ -107,12 +109,13 @@ class VisionEncoderSettings(BaseModel):
     lora_target_modules: list[str] = ["query", "key", "value", "dense"]
     save_steps: int = 50
     logging_steps: int = 10
-    max_train_documents: int = 0
+    max_train_documents: int = 800
     max_eval_documents: int = 0
     bf16: bool = False
     fp16: bool = False
     device: str = "auto"
     gradient_checkpointing: bool = False
+    num_threads: int = 1
 
 
 class ModelsSettings(BaseModel):

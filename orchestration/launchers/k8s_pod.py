@@ -141,6 +141,15 @@ def pod_parts(pod: K8sPodConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     return meta, spec
 
 
+def pod_training_config(model: str, config: dict[str, Any], pod: K8sPodConfig) -> dict[str, Any]:
+    """The trainer config as the pod sees it: storage from the Secret (``SAP_LLM_STORAGE__ROOT``),
+    checkpoints on the mounted volume, not the launcher's local paths."""
+    return {
+        **{k: v for k, v in config.items() if k != "storage_root"},
+        "output_dir": f"{pod.checkpoint_mount_path.rstrip('/')}/{model}",
+    }
+
+
 def training_command(model: str, config_json: str, nproc_per_node: int = 1) -> list[str]:
     """The pod's command; several GPUs: the same module under torchrun (one process per GPU)."""
     if nproc_per_node > 1:

@@ -18,7 +18,13 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import Field
 
-from orchestration.launchers.k8s_pod import SECRET_ENV, K8sPodConfig, pod_parts, training_command
+from orchestration.launchers.k8s_pod import (
+    SECRET_ENV,
+    K8sPodConfig,
+    pod_parts,
+    pod_training_config,
+    training_command,
+)
 from sap_llm_core.settings import PROJECT_ROOT
 
 
@@ -82,7 +88,9 @@ class TrainingLauncherResource(dg.ConfigurableResource):
         return client.run(
             context=context,
             namespace=pod.namespace,
-            command=training_command(model, json.dumps(config, sort_keys=True), pod.nproc_per_node),
+            command=training_command(
+                model, json.dumps(pod_training_config(model, config, pod), sort_keys=True), pod.nproc_per_node
+            ),
             env={"HF_HUB_OFFLINE": "1", **env},
             base_pod_meta=meta,
             base_pod_spec=spec,

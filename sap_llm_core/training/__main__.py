@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config)
     trainer = get_trainer(args.model)
     with TrainingReporter.open(args.model, config) as reporter:
-        result = reporter.report_result(trainer(config, reporter))
+        try:
+            result = reporter.report_result(trainer(config, reporter))
+        except Exception as exc:
+            reporter.report_error(exc)
+            raise
     print(json.dumps(result, default=str, sort_keys=True))
     return 0
 

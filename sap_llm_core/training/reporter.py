@@ -143,6 +143,13 @@ class TrainingReporter:
 
             mlflow.log_artifacts(str(local_dir), artifact_path=artifact_path)
 
+    def report_error(self, exc: BaseException) -> None:
+        """The reason a run failed, in the orchestrator's log (not only in the process's stderr)."""
+        message = f"{self.model} training failed: {type(exc).__name__}: {exc}"
+        LOG.error(message)
+        if self.pipes is not None:
+            self.pipes.log.error(message)
+
     def report_result(self, result: dict[str, Any]) -> dict[str, Any]:
         """Final metrics + checkpoint location: to MLflow, to Dagster (materialisation), to the log."""
         if self.mlflow_run_id:

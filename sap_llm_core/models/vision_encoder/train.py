@@ -140,7 +140,7 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
     store = ArtifactStore(config.get("storage_root") or get_settings().storage.resolved_root())
     output_dir = Path(config.get("output_dir") or store.url(MODEL))
     if hp.device == "cpu" or not torch.cuda.is_available():
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(hp.num_threads or max(1, os.cpu_count() or 1))
 
     # Data first: a schema violation or an empty split fails before any model is loaded.
     train_records = _subset(load_split(store, "train"), hp.max_train_documents, hp.seed)
@@ -174,7 +174,30 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
     total_steps = max(1, math.ceil(hp.epochs * steps_per_epoch))
 
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    # New parameters (layout embeddings, heads) start from zero/random and take a larger step than the
+    # LoRA deltas on a pretrained encoder.
+    # LoRA deltas and the layout embeddings share a small rate: Adam moves every embedding row by ~lr
+    # per step, and at a head's rate the layout vectors outgrow the token embeddings they are added to
+    # (the encoder then sees layout only and stops reading the words).
+    groups: dict[str, list] = {"lora": [], "layout": [], "heads": []}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            key = (
+                "lora"
+                if name.startswith("backbone.")
+                else "layout"
+                if name.startswith("layout.")
+                else "heads"
+            )
+            groups[key].append(param)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": groups["lora"], "lr": hp.learning_rate},
+            {"params": groups["layout"], "lr": hp.layout_learning_rate},
+            {"params": groups["heads"], "lr": hp.head_learning_rate},
+        ],
+        weight_decay=hp.weight_decay,
+    )
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped = accelerator.unwrap_model(model)
