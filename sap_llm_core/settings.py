@@ -21,7 +21,6 @@ from pydantic_settings import (
 )
 
 from sap_llm_core.continuous_learning.config import ContinuousLearningSettings
-from sap_llm_core.registry.config import RegistrySettings
 from sap_llm_core.corpus.config import (
     LabelStudioSettings,
     PublicDataSettings,
@@ -30,6 +29,7 @@ from sap_llm_core.corpus.config import (
     SparkSettings,
     SplitSettings,
 )
+from sap_llm_core.registry.config import RegistrySettings
 from sap_llm_core.synthetic.config import GeneratorConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,8 @@ class KnowledgeBaseSettings(BaseModel):
             path = Path(d)
             out.append(path if path.is_absolute() else (PROJECT_ROOT / path).resolve())
         return out
+
+
 class VisionEncoderSettings(BaseModel):
     """Defaults of the ``vision_encoder`` asset's hyperparameters (params.yaml ``models.vision_encoder``)."""
 
