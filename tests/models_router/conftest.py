@@ -31,3 +31,13 @@ def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> str:
     records = [r for s in manifest["shards"] for r in table_to_records(store.read_table(ASSET, s["path"]))]
     write_hash_splits(store, records, manifest["data_version"])
     return root
+
+
+@pytest.fixture
+def copy_of_corpus(corpus_root: str, tmp_path) -> str:  # noqa: ANN001 - pytest's Path fixture
+    """A private copy, for tests that break the data."""
+    import shutil
+
+    target = tmp_path / "data"
+    shutil.copytree(corpus_root, target)
+    return str(target)

@@ -187,13 +187,17 @@ def build_examples(
     retriever: CandidateRetriever | None,
     similar: Any | None = None,
     labelled: bool = True,
+    strict: bool = False,
 ) -> tuple[list[RoutingExample], dict[str, int]]:
-    """Examples for every record whose type the mappings route; others are counted and skipped
-    (public forms/receipts have no SAP API). Returns ``(examples, skipped_by_type)``."""
+    """Examples for every record whose type the mappings route. Others (public forms and receipts
+    have no SAP API) are counted and skipped for training, or, with ``strict`` (serving a document),
+    raise :class:`UnknownDocumentTypeError`. Returns ``(examples, skipped_by_type)``."""
     examples: list[RoutingExample] = []
     skipped: dict[str, int] = {}
     for r in records:
         if r.document_type not in kb.mappings.document_types:
+            if strict:
+                label_from_mapping(kb.mappings, r.document_type)  # raises with the known types
             skipped[r.document_type] = skipped.get(r.document_type, 0) + 1
             continue
         examples.append(
