@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sap_llm_core.schema import table_to_records
@@ -34,7 +36,7 @@ def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def copy_of_corpus(corpus_root: str, tmp_path) -> str:  # noqa: ANN001 - pytest's Path fixture
+def copy_of_corpus(corpus_root: str, tmp_path: Path) -> str:
     """A private copy, for tests that break the data."""
     import shutil
 
