@@ -199,8 +199,8 @@ def _pretrain(model: Any, tokenizer: Any, texts: list[str], hp: dict[str, Any], 
             opt.zero_grad()
             step += 1
             if step % hp["logging_steps"] == 0:
-                history.append([step, float(loss)])
-                reporter.log_metrics({"pretrain_loss": float(loss)}, step)
+                history.append([step, float(loss.detach())])
+                reporter.log_metrics({"pretrain_loss": float(loss.detach())}, step)
     model.eval()
     return history
 
