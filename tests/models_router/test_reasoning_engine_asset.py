@@ -27,6 +27,7 @@ PLUMBING_HP = {
 }
 
 
+@pytest.mark.slow
 def test_asset_trains_through_pipes_registers_and_passes_checks(
     copy_of_corpus: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -140,7 +140,8 @@ def load_retriever(store: ArtifactStore, embed: Any, k: int) -> tuple[CandidateR
 class SimilarCases:
     """Endpoints of the nearest past (training) documents, via the PMG's ``SimilarCaseIndex``."""
 
-    def __init__(self, embed: Any, past: list[RoutingExample], k: int):
+    def __init__(self, embed: Any, past: list[RoutingExample], k: int, vectors: np.ndarray | None = None):
+        """``vectors``: the past cases' summary embeddings when the caller has them already."""
         from sap_llm_core.pmg.similar_cases import Case, SimilarCaseIndex
 
         self.k = k
@@ -154,7 +155,8 @@ class SimilarCases:
                     {"endpoint": e.label.endpoint if e.label else ""},
                 )
                 for e in past
-            ]
+            ],
+            vectors,
         )
 
     @staticmethod
@@ -347,9 +349,11 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         raise TrainingDataError(
             f"the train split has no document type the field mappings route (saw {skipped})"
         )
-    similar = SimilarCases(embed, train_ex, hp["similar_cases_k"]) if hp["similar_cases_k"] else None
-    if similar is not None:
-        for e, cases in zip(train_ex, similar(train_ex), strict=True):
+    similar = None
+    if hp["similar_cases_k"]:
+        case_vectors = embed([SimilarCases.summary(e) for e in train_ex])
+        similar = SimilarCases(embed, train_ex, hp["similar_cases_k"], case_vectors)
+        for e, cases in zip(train_ex, similar(train_ex, case_vectors), strict=True):
             e.similar = cases
     val_ex, _ = build_examples(load_split(store, "val", eval_limit), kb, retriever, similar)
     test_ex, test_skipped = build_examples(load_split(store, "test", eval_limit), kb, retriever, similar)
