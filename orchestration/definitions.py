@@ -9,7 +9,16 @@ import dagster as dg
 
 import jobs
 import sensors
-from assets import continuous_learning, corpora, corpus_sources, dataset, knowledge_base, models, registry
+from assets import (
+    continuous_learning,
+    corpora,
+    corpus_sources,
+    dataset,
+    knowledge_base,
+    models,
+    models_router,
+    registry,
+)
 from orchestration.resources import resources_for
 
 defs = dg.Definitions.merge(
@@ -18,6 +27,7 @@ defs = dg.Definitions.merge(
     dataset.defs,
     knowledge_base.defs,
     models.defs,
+    models_router.defs,
     registry.defs,
     continuous_learning.defs,
     jobs.defs,

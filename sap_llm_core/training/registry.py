@@ -13,6 +13,7 @@ from typing import Any
 
 TRAINERS: dict[str, str] = {
     "vision_encoder": "sap_llm_core.models.vision_encoder.train:train",
+    "reasoning_engine": "sap_llm_core.models.reasoning_engine.train:train",
 }
 
 Trainer = Callable[[dict[str, Any], Any], dict[str, Any]]

@@ -1,0 +1,283 @@
+"""Group ``models``: the ``reasoning_engine`` asset (SAP API routing), a thin adapter over
+``sap_llm_core.models.reasoning_engine``.
+
+Like ``vision_encoder``: hyperparameters in a ``dg.Config`` defaulting from params.yaml, training run by
+the launcher (local subprocess or Kubernetes GPU pod, over Dagster Pipes), the MLflow run registered as
+``sap_llm.reasoning_engine`` with ``metric.<name>`` tags the registry promotes by; checks read the
+materialisation's ``training_result`` and load the saved adapter.
+"""
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from assets.models import REGISTERED_PREFIX, _checkpoint_dir, _latest_result, _training_config
+from orchestration.launchers import K8sPodConfig, TrainingLauncherResource
+from orchestration.resources import MLflowResource, StorageResource
+from sap_llm_core.models.reasoning_engine.train import DEFAULTS
+from sap_llm_core.settings import get_settings
+from sap_llm_core.training.data import SPLITS_ASSET
+
+REASONING_ENGINE = "reasoning_engine"
+REASONING_ENGINE_CODE_VERSION = "1"
+KB_INDEX_ASSET = "kb_vector_index"
+_RE: dict[str, Any] = {**DEFAULTS, **(getattr(get_settings().models, REASONING_ENGINE, None) or {})}
+# Targets of the issue on the held-out test split: (direction, threshold).
+TARGETS = {
+    "routing_accuracy": (">=", 0.97),
+    "api_validity": (">=", 1.0),
+    "ece": ("<=", 0.05),
+    "latency_p95_ms": ("<", 500.0),
+}
+
+
+class ReasoningEngineConfig(dg.Config):
+    """Hyperparameters of the router; defaults from params.yaml ``models.reasoning_engine``."""
+
+    seed: int = _RE["seed"]
+    hidden_size: int = _RE["hidden_size"]
+    num_layers: int = _RE["num_layers"]
+    num_heads: int = _RE["num_heads"]
+    candidates_k: int = _RE["candidates_k"]
+    similar_cases_k: int = _RE["similar_cases_k"]
+    pretrain_epochs: int = _RE["pretrain_epochs"]
+    pretrain_learning_rate: float = _RE["pretrain_learning_rate"]
+    sft_epochs: float = _RE["sft_epochs"]
+    dpo_epochs: float = _RE["dpo_epochs"]
+    dpo_beta: float = _RE["dpo_beta"]
+    dpo_max_examples: int = _RE["dpo_max_examples"]
+    batch_size: int = _RE["batch_size"]
+    learning_rate: float = _RE["learning_rate"]
+    dpo_learning_rate: float = _RE["dpo_learning_rate"]
+    lora_r: int = _RE["lora_r"]
+    lora_alpha: int = _RE["lora_alpha"]
+    lora_dropout: float = _RE["lora_dropout"]
+    lora_target_modules: list[str] = list(_RE["lora_target_modules"])
+    max_length: int = _RE["max_length"]
+    logging_steps: int = _RE["logging_steps"]
+    save_steps: int = _RE["save_steps"]
+    max_train_documents: int = _RE["max_train_documents"]
+    max_eval_documents: int = _RE["max_eval_documents"]
+    latency_documents: int = _RE["latency_documents"]
+    inference_threads: int = _RE["inference_threads"]
+    bf16: bool = _RE["bf16"]
+    fp16: bool = _RE["fp16"]
+    resume: bool = True
+    pod: K8sPodConfig = K8sPodConfig()
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"resume", "pod"})
+
+
+def _meets(value: float, direction: str, threshold: float) -> bool:
+    return {">=": value >= threshold, "<=": value <= threshold, "<": value < threshold}[direction]
+
+
+def _metrics_table(metrics: dict[str, float]) -> str:
+    rows = ["| metric | value | target |", "|---|---|---|"]
+    for name, value in sorted(metrics.items()):
+        target = f"{TARGETS[name][0]} {TARGETS[name][1]}" if name in TARGETS else ""
+        rows.append(f"| {name} | {value:.4f} | {target} |")
+    return "\n".join(rows)
+
+
+@dg.asset(
+    group_name="models",
+    code_version=REASONING_ENGINE_CODE_VERSION,
+    deps=[dg.AssetKey(SPLITS_ASSET), dg.AssetKey(KB_INDEX_ASSET)],
+    kinds={"pytorch", "mlflow"},
+    tags={"sap_llm/layer": "model"},
+    description="SAP API routing: small Llama + LoRA (TRL SFT, then DPO), KB-constrained decoding over "
+    "the routing catalog, temperature-calibrated confidence; registered in MLflow.",
+)
+def reasoning_engine(
+    context: dg.AssetExecutionContext,
+    config: ReasoningEngineConfig,
+    storage: StorageResource,
+    mlflow: MLflowResource,
+    training_launcher: TrainingLauncherResource,
+) -> dg.MaterializeResult:
+    store = storage.store()
+    splits_version = store.read_manifest(SPLITS_ASSET).get("data_version", "")
+    index_version = (
+        store.read_manifest(KB_INDEX_ASSET).get("data_version", "")
+        if store.exists(KB_INDEX_ASSET, "manifest.json")
+        else ""
+    )
+    train_config = _training_config(
+        store.root, store.url(REASONING_ENGINE), config.hyperparameters(), config.resume
+    )
+    run = training_launcher.launch(
+        context,
+        REASONING_ENGINE,
+        train_config,
+        env=mlflow.training_env(REASONING_ENGINE),
+        pod=config.pod,
+        extras={"asset_key": REASONING_ENGINE, "code_version": REASONING_ENGINE_CODE_VERSION},
+    )
+    result = run.result
+    metrics = result["metrics"]
+    registered = None
+    if result.get("mlflow_run_id"):
+        registered = mlflow.register_model_version(
+            f"{REGISTERED_PREFIX}.{REASONING_ENGINE}",
+            result["mlflow_run_id"],
+            tags={
+                "dagster.run_id": context.run_id,
+                "dagster.asset_key": REASONING_ENGINE,
+                "code_version": REASONING_ENGINE_CODE_VERSION,
+                "data_version.corpus_splits": splits_version,
+                "data_version.kb_vector_index": index_version,
+                "base_model": result.get("base_model", ""),
+                **{
+                    f"metric.{k}": f"{metrics[k]:.4f}"
+                    for k in (*TARGETS, "api_accuracy", "mean_reward")
+                    if k in metrics
+                },
+            },
+            description="reasoning_engine: SAP API routing (LoRA adapter, KB-constrained, calibrated)",
+        )
+    version = hashlib.sha256(
+        json.dumps(
+            {
+                "code": REASONING_ENGINE_CODE_VERSION,
+                "data": splits_version,
+                "kb": index_version,
+                "hp": config.hyperparameters(),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    metadata: dict[str, Any] = dict(run.materialization.metadata) if run.materialization else {}
+    metadata.update(
+        {
+            "checkpoint_dir": dg.MetadataValue.path(result["checkpoint_dir"]),
+            "training_result": dg.MetadataValue.json(result),
+            "metrics": dg.MetadataValue.md(_metrics_table(metrics)),
+            "data_version.corpus_splits": splits_version,
+            "data_version.kb_vector_index": index_version,
+        }
+    )
+    png = Path(result.get("reliability_png", ""))
+    if png.is_file():
+        import base64
+
+        encoded = base64.b64encode(png.read_bytes()).decode()
+        metadata["reliability_curve"] = dg.MetadataValue.md(
+            f"![reliability](data:image/png;base64,{encoded})"
+        )
+    if registered is not None:
+        metadata["mlflow_run_id"] = result["mlflow_run_id"]
+        metadata["registered_model"] = registered.name
+        metadata["registered_version"] = int(registered.version)
+        metadata["mlflow_tracking_uri"] = mlflow.resolved_tracking_uri()
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
+
+
+@dg.asset_check(asset=reasoning_engine, blocking=True, description="SFT training loss decreased.")
+def reasoning_engine_loss_decreased(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    history = _latest_result(context, REASONING_ENGINE).get("loss_history") or []
+    first, last = (history[0][1], history[-1][1]) if history else (math.nan, math.nan)
+    return dg.AssetCheckResult(
+        passed=bool(history) and last < first,
+        metadata={"loss_first": float(first), "loss_last": float(last), "logged_points": len(history)},
+    )
+
+
+@dg.asset_check(asset=reasoning_engine, blocking=True, description="No NaN/inf in the saved weights.")
+def reasoning_engine_weights_finite(
+    context: dg.AssetCheckExecutionContext, mlflow: MLflowResource
+) -> dg.AssetCheckResult:
+    from sap_llm_core.models.reasoning_engine.checks import nonfinite_tensors
+
+    bad, total = nonfinite_tensors(_checkpoint_dir(_latest_result(context, REASONING_ENGINE), mlflow))
+    return dg.AssetCheckResult(
+        passed=not bad and total > 0,
+        metadata={"tensors": total, "nonfinite": dg.MetadataValue.json(bad[:50])},
+    )
+
+
+@dg.asset_check(
+    asset=reasoning_engine,
+    blocking=True,
+    description="The saved adapter loads and routes a held-out batch to knowledge-base endpoints only.",
+)
+def reasoning_engine_routes_held_out(
+    context: dg.AssetCheckExecutionContext, storage: StorageResource, mlflow: MLflowResource
+) -> dg.AssetCheckResult:
+    from sap_llm_core.models.reasoning_engine.checks import route_held_out_batch
+
+    outcome = route_held_out_batch(
+        _checkpoint_dir(_latest_result(context, REASONING_ENGINE), mlflow), storage.store()
+    )
+    return dg.AssetCheckResult(passed=outcome.pop("passed"), metadata=outcome)
+
+
+@dg.asset_check(
+    asset=reasoning_engine,
+    blocking=True,
+    description="Held-out metrics are written (metrics.json, MLflow run) and finite.",
+)
+def reasoning_engine_metrics_written(
+    context: dg.AssetCheckExecutionContext, mlflow: MLflowResource
+) -> dg.AssetCheckResult:
+    result = _latest_result(context, REASONING_ENGINE)
+    required = ["routing_accuracy", "api_validity", "ece", "latency_p95_ms", "train_samples_per_second"]
+    metrics = result.get("metrics") or {}
+    problems = [
+        k for k in required if not isinstance(metrics.get(k), int | float) or not math.isfinite(metrics[k])
+    ]
+    metrics_file = Path(result["output_dir"]) / "metrics.json"
+    if Path(result["output_dir"]).is_dir() and not metrics_file.is_file():
+        problems.append(f"{metrics_file} missing")
+    if result.get("mlflow_run_id"):
+        logged = mlflow.client().get_run(result["mlflow_run_id"]).data.metrics
+        problems += [f"mlflow final.{k} missing" for k in required if f"final.{k}" not in logged]
+    else:
+        problems.append("no MLflow run")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "problems": dg.MetadataValue.json(problems),
+            **{k: metrics.get(k, math.nan) for k in required},
+        },
+    )
+
+
+@dg.asset_check(
+    asset=reasoning_engine,
+    blocking=False,
+    description="Held-out quality vs the targets (accuracy >= 97%, validity 100%, ECE <= 0.05, "
+    "p95 < 500 ms).",
+)
+def reasoning_engine_meets_targets(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    metrics = _latest_result(context, REASONING_ENGINE).get("metrics") or {}
+    missed = {
+        k: metrics.get(k, math.nan)
+        for k, (direction, threshold) in TARGETS.items()
+        if not _meets(float(metrics.get(k, math.nan)), direction, threshold)
+    }
+    return dg.AssetCheckResult(
+        passed=not missed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            **{k: float(metrics.get(k, math.nan)) for k in TARGETS},
+            "missed": dg.MetadataValue.json(missed),
+        },
+    )
+
+
+defs = dg.Definitions(
+    assets=[reasoning_engine],
+    asset_checks=[
+        reasoning_engine_loss_decreased,
+        reasoning_engine_weights_finite,
+        reasoning_engine_routes_held_out,
+        reasoning_engine_metrics_written,
+        reasoning_engine_meets_targets,
+    ],
+)

@@ -1,0 +1,46 @@
+"""Sanity checks on a saved router, shared by the asset checks and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from sap_llm_core.storage import ArtifactStore
+from sap_llm_core.training.data import load_split
+
+
+def nonfinite_tensors(checkpoint: Path) -> tuple[list[str], int]:
+    """Names of saved tensors (base + adapter) holding NaN/inf, and how many tensors were read."""
+    bad: list[str] = []
+    total = 0
+    for file in sorted(Path(checkpoint).rglob("*.safetensors")):
+        for name, tensor in load_file(file).items():
+            total += 1
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                bad.append(f"{file.parent.name}/{file.name}:{name}")
+    return bad, total
+
+
+def route_held_out_batch(checkpoint: Path, store: ArtifactStore, size: int = 32) -> dict[str, Any]:
+    """Load base + adapter from disk and route test documents (no retrieval context: the check is
+    about the adapter, not the index); every endpoint must be a knowledge-base routing."""
+    from sap_llm_core.models.reasoning_engine.examples import Routing, build_examples
+    from sap_llm_core.models.reasoning_engine.model import Router
+    from sap_llm_core.models.reasoning_engine.train import load_kb
+
+    router = Router.load(checkpoint)
+    kb, _ = load_kb(store)
+    examples, _ = build_examples(load_split(store, "test", limit=size), kb, None)
+    outputs = router.route(examples)
+    preds = [Routing(o["endpoint"], o["entity"], o["method"]) for o in outputs]
+    valid = [kb.is_valid(p) for p in preds]
+    correct = [p == e.label for p, e in zip(preds, examples, strict=True)]
+    return {
+        "passed": bool(examples) and all(valid),
+        "documents": len(examples),
+        "valid_endpoints": sum(valid),
+        "batch_routing_accuracy": sum(correct) / len(correct) if correct else 0.0,
+    }
