@@ -9,11 +9,12 @@ import dagster as dg
 
 import jobs
 import sensors
-from assets import corpora
+from assets import corpora, models_language
 from orchestration.resources import resources_for
 
 defs = dg.Definitions.merge(
     corpora.defs,
+    models_language.defs,
     jobs.defs,
     sensors.defs,
     dg.Definitions(resources=resources_for()),
