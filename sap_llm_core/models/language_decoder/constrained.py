@@ -134,8 +134,16 @@ class DocumentAutomaton:
             self.word_ends.add(offset)
             offset += 1
         self.word_of.append(len(parts))
+        # next word end at or after each byte offset: how far a started value is from closable
+        self.end_after = [0] * (len(self.text) + 1)
+        nxt_end = len(self.text)
+        for off in range(len(self.text), -1, -1):
+            if off in self.word_ends:
+                nxt_end = off
+            self.end_after[off] = nxt_end
         self.value_start = frozenset((s, i) for i, s in enumerate(starts))
-        self._cache: dict[tuple, dict[int, tuple | None]] = {}
+        self._cache: dict[tuple, dict[int, tuple]] = {}
+        self._finish_cache: dict[tuple, dict[int, tuple]] = {}
         self.start = self.enter(0, 0)
 
     # states ----------------------------------------------------------------------------------
@@ -204,6 +212,58 @@ class DocumentAutomaton:
         self._cache[state] = out
         return out
 
+    def finish_transitions(self, state: tuple) -> dict[int, tuple]:
+        """The shortest way out: values become ``null`` or close at the next word end, lists close."""
+        cached = self._finish_cache.get(state)
+        if cached is not None:
+            return cached
+        full = self.transitions(state)
+        kind = state[0]
+        if kind == "V":
+            out = {ord("n"): full[ord("n")]}
+        elif kind == "S":
+            out = {QUOTE: full[QUOTE]} if QUOTE in full else {b: s for b, s in full.items() if b != ord(" ")}
+        elif kind == "A":
+            _, pc, off, alive, _items = state
+            end = len(self.program) - 1
+            options = self.program[pc].options
+            out = {
+                b: s
+                for b, s in full.items()
+                if any(options[i][1] == end and options[i][0][off] == b for i in alive)
+            }
+        else:
+            out = full
+        self._finish_cache[state] = out
+        return out
+
+    def min_finish_bytes(self, state: tuple) -> int:
+        """Bytes needed to complete valid JSON from ``state`` on the shortest way (an upper bound on
+        the tokens it takes, since every single byte is a token of the byte-level vocabulary)."""
+        count = 0
+        while state[0] != "E":
+            kind = state[0]
+            if kind == "L":
+                _, data, off, nxt, items = state
+                count += len(data) - off
+                state = self.enter(nxt, items)
+            elif kind == "V":
+                count += 4
+                state = self.enter(state[1], state[2])
+            elif kind == "S":
+                _, nxt, items, positions = state
+                count += min(self.end_after[p] - p for p, _ in positions) + 1
+                state = self.enter(nxt, items)
+            else:  # "A": close the list
+                _, pc, off, alive, _items = state
+                end = len(self.program) - 1
+                data = next(
+                    self.program[pc].options[i][0] for i in alive if self.program[pc].options[i][1] == end
+                )
+                count += len(data) - off
+                state = ("E",)
+        return count
+
     def advance(self, state: tuple, data: bytes) -> tuple | None:
         for b in data:
             nxt = self.transitions(state).get(b)
@@ -212,16 +272,18 @@ class DocumentAutomaton:
             state = nxt
         return state
 
-    def allowed_tokens(self, state: tuple, trie: VocabTrie) -> list[int]:
-        """Token ids whose whole byte string the automaton accepts from ``state``."""
+    def allowed_tokens(self, state: tuple, trie: VocabTrie, finishing: bool = False) -> list[int]:
+        """Token ids whose whole byte string the automaton accepts from ``state`` (on the shortest way
+        out when ``finishing``)."""
         if state[0] == "E":
             return [trie.eos_token_id]
+        moves = self.finish_transitions if finishing else self.transitions
         allowed: list[int] = []
         stack = [(trie.root, state)]
         while stack:
             node, st = stack.pop()
             children = node[0]
-            for b, nxt in self.transitions(st).items():
+            for b, nxt in moves(st).items():
                 child = children.get(b)
                 if child is None:
                     continue
@@ -234,10 +296,21 @@ class DocumentAutomaton:
 
 class ConstrainedJSONLogitsProcessor(LogitsProcessor):
     """Masks every token the row's :class:`DocumentAutomaton` rejects. One automaton per batch row;
-    works with ``model.generate`` (greedy or sampling) and left-padded batches."""
+    works with ``model.generate`` (greedy or sampling) and left-padded batches.
 
-    def __init__(self, automata: list[DocumentAutomaton], trie: VocabTrie, token_table: dict[int, bytes]):
+    Given the generation's ``max_new_tokens``, a row switches to the shortest completion once that is
+    all that still fits, so even a cut-short generation ends as valid JSON."""
+
+    def __init__(
+        self,
+        automata: list[DocumentAutomaton],
+        trie: VocabTrie,
+        token_table: dict[int, bytes],
+        max_new_tokens: int | None = None,
+    ):
         self.automata = automata
+        self.max_new_tokens = max_new_tokens
+        self.finishing = [False] * len(automata)
         self.trie = trie
         self.token_table = token_table
         self.states: list[tuple | None] = [a.start for a in automata]
@@ -265,10 +338,16 @@ class ConstrainedJSONLogitsProcessor(LogitsProcessor):
                 if self.trie.pad_token_id is not None:
                     mask[row, self.trie.pad_token_id] = 0.0
                 continue
+            if self.max_new_tokens is not None and not self.finishing[row]:
+                # +1 for EOS, +1 margin: past this point only the shortest completion still fits
+                remaining = self.max_new_tokens - generated
+                self.finishing[row] = automaton.min_finish_bytes(state) + 2 >= remaining
+            key = (state, self.finishing[row])
             cache = self._allowed_cache[row]
-            allowed = cache.get(state)
+            allowed = cache.get(key)
             if allowed is None:
-                allowed = torch.tensor(automaton.allowed_tokens(state, self.trie), dtype=torch.long)
-                cache[state] = allowed
+                ids = automaton.allowed_tokens(state, self.trie, finishing=self.finishing[row])
+                allowed = torch.tensor(ids, dtype=torch.long)
+                cache[key] = allowed
             mask[row, allowed] = 0.0
         return scores + mask

@@ -83,12 +83,19 @@ class Extraction:
 class Extractor:
     """Holds the model, tokenizer, vocabulary trie and schema; extracts one batch at a time."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, schema: ExtractionSchema):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        schema: ExtractionSchema,
+        max_new_tokens: int = 768,
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.schema = schema
         self.trie = VocabTrie(tokenizer)
         self.token_table = token_bytes(tokenizer)
+        self.max_new_tokens = max_new_tokens
 
     def type_schema(self, record: DocumentRecord) -> TypeSchema:
         schema = self.schema.types.get(record.document_type)
@@ -99,18 +106,30 @@ class Extractor:
             )
         return schema
 
-    def processor(self, records: Sequence[DocumentRecord]) -> ConstrainedJSONLogitsProcessor:
-        automata = [DocumentAutomaton(self.type_schema(r), r.words) for r in records]
-        return ConstrainedJSONLogitsProcessor(automata, self.trie, self.token_table)
+    def processor(
+        self, records: Sequence[DocumentRecord], max_new_tokens: int | None = None
+    ) -> ConstrainedJSONLogitsProcessor:
+        automata = [
+            DocumentAutomaton(self.type_schema(r), r.words, max_items=max(1, len(r.ocr_text.splitlines())))
+            for r in records
+        ]
+        return ConstrainedJSONLogitsProcessor(automata, self.trie, self.token_table, max_new_tokens)
 
     @torch.inference_mode()
     def extract(
-        self, records: Sequence[DocumentRecord], constrained: bool = True, max_new_tokens: int = 768
+        self, records: Sequence[DocumentRecord], constrained: bool = True, max_new_tokens: int | None = None
     ) -> list[Extraction]:
         started = time.perf_counter()
         self.tokenizer.padding_side = "left"
         batch = self.tokenizer([prompt_text(r) for r in records], return_tensors="pt", padding=True)
-        processors = LogitsProcessorList([self.processor(records)] if constrained else [])
+        max_new_tokens = max_new_tokens or self.max_new_tokens
+        processors = LogitsProcessorList()
+        if constrained:
+            processor = self.processor(records, max_new_tokens)
+            # the budget must at least fit the shortest valid JSON (all values null), else no guarantee
+            floor = max(a.min_finish_bytes(a.start) for a in processor.automata) + 8
+            max_new_tokens = processor.max_new_tokens = max(max_new_tokens, floor)
+            processors.append(processor)
         out = self.model.generate(
             **batch,
             max_new_tokens=max_new_tokens,
