@@ -1,21 +1,22 @@
 """Group ``models``: the causal LM pre-trained on the corpus and its LoRA extraction adapter.
 
-Thin adapters over ``sap_llm_core.models.base_lm`` / ``language_decoder``. Training runs in-process
-through the same ``train(config, reporter)`` entry points that ``python -m sap_llm_core.training``
-dispatches to, so switching these assets to the Pipes launcher (subprocess or Kubernetes pod) changes
-only the call in :func:`_run_trainer`.
+Thin adapters over ``sap_llm_core.models.base_lm`` / ``language_decoder``: each runs
+``python -m sap_llm_core.training <model>`` through the training launcher (local subprocess or
+Kubernetes GPU pod, both over Dagster Pipes), registers the MLflow run's checkpoint as a model version
+tagged with the Dagster run, asset and data versions, and shows metrics and the loss curve. Checks load
+the saved weights themselves.
 """
 
-
+import hashlib
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
 
-from orchestration.resources import StorageResource
+from orchestration.launchers import K8sPodConfig, TrainingLauncherResource
+from orchestration.resources import MLflowResource, StorageResource
 from sap_llm_core.models.lm_report import (
     METRICS_FILE,
     loss_decreased,
@@ -23,20 +24,20 @@ from sap_llm_core.models.lm_report import (
     metrics_markdown,
     nonfinite_tensors,
 )
-from sap_llm_core.settings import params_file
+from sap_llm_core.settings import get_settings
+from sap_llm_core.training.data import SPLITS_ASSET
 
 BASE = "base_language_model"
 DECODER = "language_decoder"
-# Both models read the ``corpus_splits`` contract from storage. The asset itself lives on the corpus
-# branch; until that is merged, an undeclared key would be an external stub without checks (the graph
-# test forbids it). On merge: SPLITS_DEPS = [dg.AssetKey("corpus_splits")].
-SPLITS_DEPS: list[dg.AssetKey] = []
+CODE_VERSION = "1"
+REGISTERED_PREFIX = "sap_llm"
+SPLITS_DEPS = [dg.AssetKey(SPLITS_ASSET)]
 
 
 def _defaults(name: str) -> dict[str, Any]:
-    """params.yaml ``models.<name>`` (the one source of defaults, shared with `dvc repro`)."""
-    data = yaml.safe_load(params_file().read_text()) or {}
-    return dict((data.get("models") or {}).get(name) or {})
+    """params.yaml ``models.<name>`` through the settings (environment overrides apply)."""
+    section = getattr(get_settings().models, name, None) or {}
+    return dict(section if isinstance(section, dict) else section.model_dump())
 
 
 _BASE_DEFAULTS = _defaults(BASE)
@@ -65,8 +66,9 @@ class BaseLanguageModelConfig(dg.Config):
     seed: int = _BASE_DEFAULTS.get("seed", 42)
     bf16: bool = _BASE_DEFAULTS.get("bf16", False)
     max_train_documents: int = _BASE_DEFAULTS.get("max_train_documents", 0)
+    pod: K8sPodConfig = K8sPodConfig()
 
-    def trainer_config(self, storage_root: str) -> dict[str, Any]:
+    def trainer_config(self, storage_root: str, output_dir: str) -> dict[str, Any]:
         hp_names = {
             "vocab_size",
             "hidden_size",
@@ -87,6 +89,7 @@ class BaseLanguageModelConfig(dg.Config):
         }
         return {
             "storage_root": storage_root,
+            "output_dir": output_dir,
             "base_model": self.base_model,
             "base_models_dir": self.base_models_dir,
             "train_limit": self.max_train_documents or None,
@@ -115,12 +118,14 @@ class LanguageDecoderConfig(dg.Config):
     bf16: bool = _DECODER_DEFAULTS.get("bf16", False)
     max_train_documents: int = _DECODER_DEFAULTS.get("max_train_documents", 0)
     eval_documents: int = _DECODER_DEFAULTS.get("eval_documents", 40)
+    pod: K8sPodConfig = K8sPodConfig()
 
-    def trainer_config(self, storage_root: str, base_dir: str) -> dict[str, Any]:
-        hp = self.model_dump(exclude={"max_train_documents", "eval_documents", "lora_target_modules"})
+    def trainer_config(self, storage_root: str, output_dir: str, base_dir: str) -> dict[str, Any]:
+        hp = self.model_dump(exclude={"max_train_documents", "eval_documents", "lora_target_modules", "pod"})
         hp["target_modules"] = list(self.lora_target_modules)
         return {
             "storage_root": storage_root,
+            "output_dir": output_dir,
             "base_model_dir": base_dir,
             "train_limit": self.max_train_documents or None,
             "eval_documents": self.eval_documents,
@@ -128,90 +133,131 @@ class LanguageDecoderConfig(dg.Config):
         }
 
 
-class _ContextReporter:
-    """The trainer's reporter interface, writing to the Dagster run log."""
-
-    def __init__(self, context: dg.AssetExecutionContext, model: str):
-        self.context = context
-        self.model = model
-
-    def log_params(self, params: dict[str, Any]) -> None:
-        self.context.log.info(f"{self.model} params: {json.dumps(params, default=str, sort_keys=True)}")
-
-    def log_metric(self, name: str, value: float, step: int) -> None:
-        self.context.log.info(f"{self.model} step {step}: {name}={value:.4g}")
-
-    def log_dataset_versions(self, versions: dict[str, str]) -> None:
-        self.context.log.info(f"{self.model} data versions: {versions}")
-
-
-def _run_trainer(context: dg.AssetExecutionContext, model: str, config: dict[str, Any]) -> dict[str, Any]:
-    """In-process call of the registered trainer (the Pipes launcher takes the same model + config)."""
-    from sap_llm_core.models.base_lm.train import train as train_base
-    from sap_llm_core.models.language_decoder.train import train as train_decoder
-
-    trainer = {BASE: train_base, DECODER: train_decoder}[model]
-    try:
-        return trainer(config, _ContextReporter(context, model))
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        raise dg.Failure(description=f"{model}: {exc}") from exc
-
-
-def _materialize(model: str, result: dict[str, Any], headline: list[str]) -> dg.MaterializeResult:
+def _train(
+    context: dg.AssetExecutionContext,
+    model: str,
+    train_config: dict[str, Any],
+    pod: K8sPodConfig,
+    storage: StorageResource,
+    mlflow: MLflowResource,
+    launcher: TrainingLauncherResource,
+    description: str,
+    headline: list[str],
+) -> dg.MaterializeResult:
+    """Launch the trainer, register the MLflow model version, build the materialisation."""
+    store = storage.store()
+    splits_version = str(store.read_manifest(SPLITS_ASSET).get("data_version", ""))
+    run = launcher.launch(
+        context,
+        model,
+        train_config,
+        env=mlflow.training_env(model),
+        pod=pod,
+        extras={"asset_key": model, "code_version": CODE_VERSION},
+    )
+    result = run.result
     metrics = result["metrics"]
-    checkpoint = Path(result["checkpoint_dir"])
-    _, loss_md = loss_plot(result.get("loss_history") or [], f"{model} training loss", checkpoint)
+    registered = None
+    if result.get("mlflow_run_id"):
+        registered = mlflow.register_model_version(
+            f"{REGISTERED_PREFIX}.{model}",
+            result["mlflow_run_id"],
+            tags={
+                "dagster.run_id": context.run_id,
+                "dagster.asset_key": model,
+                "code_version": CODE_VERSION,
+                "data_version.corpus_splits": splits_version,
+                **{f"metric.{k}": f"{metrics[k]:.4f}" for k in headline if isinstance(metrics.get(k), float)},
+            },
+            description=description,
+        )
+    _, loss_md = loss_plot(result.get("loss_history") or [], f"{model} training loss", None)
     metadata: dict[str, Any] = {
-        "checkpoint_dir": dg.MetadataValue.path(str(checkpoint)),
+        "checkpoint_dir": dg.MetadataValue.path(str(result["checkpoint_dir"])),
         "metrics": dg.MetadataValue.md(metrics_markdown(metrics)),
         "loss_curve": dg.MetadataValue.md(loss_md),
         "data_versions": dg.MetadataValue.json(result.get("data_versions") or {}),
+        "data_version.corpus_splits": splits_version,
     }
     for name in headline:
         value = metrics.get(name)
         if isinstance(value, int | float) and math.isfinite(value):
             metadata[name] = float(value)
-    version = dg.DataVersion(str(result.get("data_version") or "")[:64] + ":" + str(metrics.get("steps")))
-    return dg.MaterializeResult(metadata=metadata, data_version=version)
+    if registered is not None:
+        metadata["mlflow_run_id"] = result["mlflow_run_id"]
+        metadata["registered_model"] = registered.name
+        metadata["registered_version"] = int(registered.version)
+    version = hashlib.sha256(
+        json.dumps(
+            {"code": CODE_VERSION, "data": splits_version, "config": train_config}, sort_keys=True
+        ).encode()
+    ).hexdigest()
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
 
 
 @dg.asset(
     group_name="models",
-    code_version="1",
-    kinds={"pytorch", "safetensors"},
+    code_version=CODE_VERSION,
+    kinds={"pytorch", "mlflow"},
+    tags={"sap_llm/layer": "model"},
     deps=SPLITS_DEPS,
     description="Small Llama-architecture causal LM with a BPE tokenizer trained on the corpus, "
     "pre-trained on the train split's documents followed by their ADC JSON (domain pre-training).",
 )
 def base_language_model(
-    context: dg.AssetExecutionContext, config: BaseLanguageModelConfig, storage: StorageResource
+    context: dg.AssetExecutionContext,
+    config: BaseLanguageModelConfig,
+    storage: StorageResource,
+    mlflow: MLflowResource,
+    training_launcher: TrainingLauncherResource,
 ) -> dg.MaterializeResult:
     store = storage.store()
-    result = _run_trainer(context, BASE, config.trainer_config(store.root))
-    return _materialize(
-        BASE, result, ["final_train_loss", "val_loss", "val_perplexity", "steps", "train_seconds"]
+    return _train(
+        context,
+        BASE,
+        config.trainer_config(store.root, store.url(BASE)),
+        config.pod,
+        storage,
+        mlflow,
+        training_launcher,
+        "base_language_model: small Llama + corpus BPE tokenizer, domain pre-trained",
+        ["final_train_loss", "val_loss", "val_perplexity", "steps", "train_seconds"],
     )
 
 
 @dg.asset(
     group_name="models",
-    code_version="1",
-    kinds={"pytorch", "safetensors"},
+    code_version=CODE_VERSION,
+    kinds={"pytorch", "mlflow"},
+    tags={"sap_llm/layer": "model"},
     deps=[base_language_model, *SPLITS_DEPS],
     description="LoRA adapter (TRL SFTTrainer) over base_language_model: OCR text -> ADC JSON, decoded "
     "with a schema- and copy-constrained LogitsProcessor; held-out metrics free vs constrained.",
 )
 def language_decoder(
-    context: dg.AssetExecutionContext, config: LanguageDecoderConfig, storage: StorageResource
+    context: dg.AssetExecutionContext,
+    config: LanguageDecoderConfig,
+    storage: StorageResource,
+    mlflow: MLflowResource,
+    training_launcher: TrainingLauncherResource,
 ) -> dg.MaterializeResult:
     store = storage.store()
-    result = _run_trainer(context, DECODER, config.trainer_config(store.root, store.url(BASE)))
     headline = [
         f"{mode}/{m}"
         for mode in ("constrained", "unconstrained")
         for m in ("schema_compliance", "field_f1", "hallucination_rate", "latency_p50_s")
     ]
-    return _materialize(DECODER, result, headline + ["train_seconds", "steps"])
+    return _train(
+        context,
+        DECODER,
+        config.trainer_config(store.root, store.url(DECODER), store.url(BASE)),
+        config.pod,
+        storage,
+        mlflow,
+        training_launcher,
+        "language_decoder: LoRA adapter, OCR text -> ADC JSON (constrained decoding)",
+        [*headline, "train_seconds", "steps"],
+    )
 
 
 # checks ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,6 +42,42 @@ class StorageSettings(BaseModel):
         return str(path if path.is_absolute() else PROJECT_ROOT / path)
 
 
+class VisionEncoderSettings(BaseModel):
+    """Defaults of the ``vision_encoder`` asset's hyperparameters (params.yaml ``models.vision_encoder``)."""
+
+    base_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    production_base_model: str = "microsoft/layoutlmv3-base"
+    base_models_dir: str = "models/base"
+    seed: int = 42
+    max_length: int = 384
+    max_subtokens_per_word: int = 3
+    epochs: float = 3
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = ["query", "key", "value", "dense"]
+    save_steps: int = 50
+    logging_steps: int = 10
+    max_train_documents: int = 0
+    max_eval_documents: int = 0
+    bf16: bool = False
+    fp16: bool = False
+    device: str = "auto"
+    gradient_checkpointing: bool = False
+
+
+class ModelsSettings(BaseModel):
+    """One section per model asset; other models' sections are kept as plain dicts until typed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    vision_encoder: VisionEncoderSettings = VisionEncoderSettings()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SAP_LLM_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -50,6 +86,7 @@ class Settings(BaseSettings):
     deployment: Literal["local", "production"] = "local"
     storage: StorageSettings = StorageSettings()
     synthetic: GeneratorConfig = GeneratorConfig()
+    models: ModelsSettings = ModelsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,7 @@
 local or production implementations of them."""
 
 from orchestration.resources.deployment import resources_for
+from orchestration.resources.mlflow import MLflowResource
 from orchestration.resources.storage import StorageResource
 
-__all__ = ["StorageResource", "resources_for"]
+__all__ = ["MLflowResource", "StorageResource", "resources_for"]

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from orchestration.launchers.training import TrainingLauncherResource
+from orchestration.resources.mlflow import MLflowResource
 from orchestration.resources.storage import StorageResource
 from sap_llm_core.settings import get_settings
 
@@ -20,7 +22,15 @@ Deployment = Literal["local", "production"]
 def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
     deployment = deployment or get_settings().deployment
     if deployment == "local":
-        return {"storage": StorageResource()}
+        return {
+            "storage": StorageResource(),
+            "mlflow": MLflowResource(),
+            "training_launcher": TrainingLauncherResource(mode="subprocess"),
+        }
     if deployment == "production":
-        return {"storage": StorageResource(root=dg.EnvVar("SAP_LLM_STORAGE__ROOT"))}
+        return {
+            "storage": StorageResource(root=dg.EnvVar("SAP_LLM_STORAGE__ROOT")),
+            "mlflow": MLflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
+            "training_launcher": TrainingLauncherResource(mode="k8s", load_incluster_config=True),
+        }
     raise ValueError(f"deployment must be 'local' or 'production', got {deployment!r}")

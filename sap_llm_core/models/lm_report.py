@@ -31,8 +31,11 @@ def metrics_markdown(metrics: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def loss_plot(history: Sequence[Mapping[str, Any]], title: str, output_dir: str | Path) -> tuple[Path, str]:
-    """Save the training-loss curve as PNG; returns the path and a Markdown image (inline data URI)."""
+def loss_plot(
+    history: Sequence[Mapping[str, Any]], title: str, output_dir: str | Path | None
+) -> tuple[Path | None, str]:
+    """The training-loss curve as PNG (saved when ``output_dir`` is given) and a Markdown image
+    with an inline data URI, so the Dagster UI shows it even when the checkpoint is on a pod volume."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,8 +51,10 @@ def loss_plot(history: Sequence[Mapping[str, Any]], title: str, output_dir: str 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
-    path = Path(output_dir) / LOSS_PLOT
-    path.write_bytes(buffer.getvalue())
+    path = None
+    if output_dir is not None:
+        path = Path(output_dir) / LOSS_PLOT
+        path.write_bytes(buffer.getvalue())
     data = base64.b64encode(buffer.getvalue()).decode()
     return path, f"![{title}](data:image/png;base64,{data})"
 
