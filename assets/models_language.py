@@ -65,6 +65,7 @@ class BaseLanguageModelConfig(dg.Config):
     logging_steps: int = _BASE_DEFAULTS.get("logging_steps", 10)
     seed: int = _BASE_DEFAULTS.get("seed", 42)
     bf16: bool = _BASE_DEFAULTS.get("bf16", False)
+    num_threads: int = _BASE_DEFAULTS.get("num_threads", 0)
     max_train_documents: int = _BASE_DEFAULTS.get("max_train_documents", 0)
     pod: K8sPodConfig = K8sPodConfig()
 
@@ -86,6 +87,7 @@ class BaseLanguageModelConfig(dg.Config):
             "logging_steps",
             "seed",
             "bf16",
+            "num_threads",
         }
         return {
             "storage_root": storage_root,
@@ -116,6 +118,7 @@ class LanguageDecoderConfig(dg.Config):
     logging_steps: int = _DECODER_DEFAULTS.get("logging_steps", 5)
     seed: int = _DECODER_DEFAULTS.get("seed", 42)
     bf16: bool = _DECODER_DEFAULTS.get("bf16", False)
+    num_threads: int = _DECODER_DEFAULTS.get("num_threads", 0)
     max_train_documents: int = _DECODER_DEFAULTS.get("max_train_documents", 0)
     eval_documents: int = _DECODER_DEFAULTS.get("eval_documents", 40)
     pod: K8sPodConfig = K8sPodConfig()

@@ -24,6 +24,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from sap_llm_core.models.base_lm.formatting import ExtractionSchema, pretraining_text
 from sap_llm_core.models.base_lm.tokenizer import train_tokenizer
+from sap_llm_core.models.lm_runtime import configure_threads
 from sap_llm_core.schema import DocumentRecord
 
 SCHEMA_FILE = "extraction_schema.json"
@@ -53,6 +54,7 @@ class BaseLMHyperparameters:
     logging_steps: int = 10
     seed: int = 42
     bf16: bool = False
+    num_threads: int = 0  # 0: all cores on a quiet machine, 1 on a busy one (see lm_runtime)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BaseLMHyperparameters:
@@ -72,7 +74,9 @@ def build_model(hp: BaseLMHyperparameters, tokenizer: PreTrainedTokenizerFast) -
         num_hidden_layers=hp.num_layers,
         num_attention_heads=hp.num_heads,
         num_key_value_heads=hp.num_heads,
-        max_position_embeddings=hp.max_length,
+        max_position_embeddings=max(
+            hp.max_length, 2048
+        ),  # rope table; generation may run past training length
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -131,6 +135,7 @@ def pretrain(
     Returns the loss history and timing. ``output_dir/training_state`` holds the resumable checkpoint
     and is removed once the final model is saved.
     """
+    threads = configure_threads(hp.num_threads)
     out = Path(output_dir)
     state_dir = out / STATE_DIR
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -246,4 +251,5 @@ def pretrain(
         "truncated_samples": truncated,
         "history": history,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "threads": threads,
     }

@@ -18,6 +18,7 @@ from sap_llm_core.models.base_lm.formatting import ExtractionSchema, pretraining
 from sap_llm_core.models.base_lm.pretrain import BaseLMHyperparameters, pretrain
 from sap_llm_core.models.lm_data import data_version, extraction_records
 from sap_llm_core.models.lm_report import loss_plot, write_metrics
+from sap_llm_core.models.lm_runtime import quiet_progress_bars
 from sap_llm_core.settings import get_settings
 from sap_llm_core.storage import ArtifactStore
 
@@ -32,6 +33,7 @@ def validation_loss(model_dir: str | Path, records: list, batch_size: int = 4) -
 
     from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
 
+    quiet_progress_bars()
     folder = Path(model_dir)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()

@@ -33,6 +33,7 @@ from sap_llm_core.models.language_decoder.constrained import (
     DocumentAutomaton,
     VocabTrie,
 )
+from sap_llm_core.models.lm_runtime import configure_threads
 from sap_llm_core.schema import DocumentRecord
 
 
@@ -59,6 +60,7 @@ def load_model(
     """(model, tokenizer, schema) from local folders only; the adapter is merged for fast inference."""
     from transformers import AutoModelForCausalLM
 
+    configure_threads(0)
     base = require_model_dir(base_dir, "base_language_model")
     tokenizer = PreTrainedTokenizerFast.from_pretrained(base)
     schema = ExtractionSchema.from_json(json.loads((base / SCHEMA_FILE).read_text()))

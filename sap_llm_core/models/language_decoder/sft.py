@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 
 from sap_llm_core.models.base_lm.formatting import ExtractionSchema, completion_text, prompt_text
 from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
+from sap_llm_core.models.lm_runtime import configure_threads, quiet_progress_bars
 from sap_llm_core.schema import DocumentRecord
 
 CHECKPOINTS = "checkpoints"
@@ -45,6 +46,7 @@ class DecoderHyperparameters:
     logging_steps: int = 5
     seed: int = 42
     bf16: bool = False
+    num_threads: int = 0  # 0: all cores on a quiet machine, 1 on a busy one (see lm_runtime)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DecoderHyperparameters:
@@ -106,6 +108,8 @@ def finetune(
 
     from sap_llm_core.models.language_decoder.extract import require_model_dir
 
+    configure_threads(hp.num_threads)
+    quiet_progress_bars()
     base = require_model_dir(base_dir, "base_language_model")
     out = Path(output_dir)
     ckpt_dir = out / CHECKPOINTS

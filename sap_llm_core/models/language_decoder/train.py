@@ -20,6 +20,7 @@ from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, lo
 from sap_llm_core.models.language_decoder.sft import DecoderHyperparameters, finetune
 from sap_llm_core.models.lm_data import data_version, extraction_records
 from sap_llm_core.models.lm_report import loss_plot, write_metrics
+from sap_llm_core.models.lm_runtime import quiet_progress_bars
 from sap_llm_core.settings import get_settings
 from sap_llm_core.storage import ArtifactStore
 
@@ -38,6 +39,7 @@ def evaluate_adapter(
     base_dir: str | Path, adapter_dir: str | Path, records: list, batch_size: int = 1
 ) -> dict[str, Any]:
     """Held-out metrics for both decoding modes plus a few raw outputs for the report."""
+    quiet_progress_bars()
     model, tokenizer, schema = load_model(base_dir, adapter_dir)
     extractor = Extractor(model, tokenizer, schema)
     metrics: dict[str, float] = {}
