@@ -29,17 +29,17 @@ TINY_BASE = {
     "learning_rate": 0.004,
     "warmup_steps": 5,
     "max_steps": 400,
-    "max_train_seconds": 75,
+    "max_train_seconds": 60,
     "save_steps": 20,
     "logging_steps": 5,
 }
 TINY_DECODER = {
     "batch_size": 2,
     "max_steps": 400,
-    "max_train_seconds": 25,
+    "max_train_seconds": 20,
     "save_steps": 20,
     "logging_steps": 2,
-    "eval_documents": 6,
+    "eval_documents": 4,
 }
 
 

@@ -58,11 +58,16 @@ class DecoderHyperparameters:
 
 
 class TimeBudget(TrainerCallback):
-    """Stops (and checkpoints) once the wall-clock budget is spent."""
+    """Stops (and checkpoints) once the wall-clock budget of the training loop is spent (dataset
+    preparation before the first step does not count)."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.started = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+        return control
 
     def on_step_end(self, args, state, control, **kwargs):
         if time.monotonic() - self.started >= self.seconds:
