@@ -121,10 +121,13 @@ class LanguageDecoderConfig(dg.Config):
     num_threads: int = _DECODER_DEFAULTS.get("num_threads", 0)
     max_train_documents: int = _DECODER_DEFAULTS.get("max_train_documents", 0)
     eval_documents: int = _DECODER_DEFAULTS.get("eval_documents", 40)
+    max_new_tokens: int = _DECODER_DEFAULTS.get("max_new_tokens", 768)
     pod: K8sPodConfig = K8sPodConfig()
 
     def trainer_config(self, storage_root: str, output_dir: str, base_dir: str) -> dict[str, Any]:
-        hp = self.model_dump(exclude={"max_train_documents", "eval_documents", "lora_target_modules", "pod"})
+        hp = self.model_dump(
+            exclude={"max_train_documents", "eval_documents", "max_new_tokens", "lora_target_modules", "pod"}
+        )
         hp["target_modules"] = list(self.lora_target_modules)
         return {
             "storage_root": storage_root,
@@ -132,6 +135,7 @@ class LanguageDecoderConfig(dg.Config):
             "base_model_dir": base_dir,
             "train_limit": self.max_train_documents or None,
             "eval_documents": self.eval_documents,
+            "max_new_tokens": self.max_new_tokens,
             "hyperparameters": hp,
         }
 

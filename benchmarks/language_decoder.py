@@ -97,7 +97,7 @@ def main() -> None:
         hp_dec = {
             k: v
             for k, v in decoder_params.items()
-            if k not in {"max_train_documents", "eval_documents", "lora_target_modules"}
+            if k not in {"max_train_documents", "eval_documents", "lora_target_modules", "max_new_tokens"}
         }
         hp_dec["target_modules"] = decoder_params["lora_target_modules"]
         started = time.perf_counter()

@@ -6,7 +6,8 @@ unconstrained and constrained, so the metrics the run reports are the measured h
 Config keys: ``storage_root``, ``base_model_dir`` (default ``<root>/base_language_model``; a hub name
 is never downloaded), ``output_dir`` (default ``<root>/language_decoder``), ``hyperparameters`` (see
 :class:`DecoderHyperparameters`), ``train_limit``, ``eval_documents`` (test documents scored, default
-40), ``eval_batch_size``.
+40), ``eval_batch_size``, ``max_new_tokens`` (generation budget; constrained decoding always closes
+the JSON within it).
 """
 
 from __future__ import annotations
@@ -36,12 +37,16 @@ def resolve_base_dir(config: dict[str, Any], store: ArtifactStore) -> Path:
 
 
 def evaluate_adapter(
-    base_dir: str | Path, adapter_dir: str | Path, records: list, batch_size: int = 1
+    base_dir: str | Path,
+    adapter_dir: str | Path,
+    records: list,
+    batch_size: int = 1,
+    max_new_tokens: int = 768,
 ) -> dict[str, Any]:
     """Held-out metrics for both decoding modes plus a few raw outputs for the report."""
     quiet_progress_bars()
     model, tokenizer, schema = load_model(base_dir, adapter_dir)
-    extractor = Extractor(model, tokenizer, schema)
+    extractor = Extractor(model, tokenizer, schema, max_new_tokens=max_new_tokens)
     metrics: dict[str, float] = {}
     examples: dict[str, list] = {}
     for constrained, prefix in ((False, "unconstrained"), (True, "constrained")):
@@ -65,7 +70,13 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
     reporter.log_params({"model": MODEL, "train_documents": len(train_records), **vars(hp)})
 
     result = finetune(train_records, base_dir, hp, output_dir, log_metric=reporter.log_metric)
-    evaluation = evaluate_adapter(base_dir, output_dir, test_records, int(config.get("eval_batch_size", 1)))
+    evaluation = evaluate_adapter(
+        base_dir,
+        output_dir,
+        test_records,
+        int(config.get("eval_batch_size", 1)),
+        int(config.get("max_new_tokens", 768)),
+    )
     for name, value in evaluation["metrics"].items():
         reporter.log_metric(name, value, result["steps"])
     (output_dir / EVAL_FILE).write_text(json.dumps(evaluation, indent=2, ensure_ascii=False))
