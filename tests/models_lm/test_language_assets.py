@@ -17,9 +17,10 @@ from orchestration.resources import MLflowResource, StorageResource
 from sap_llm_core.models.base_lm.pretrain import BaseLMHyperparameters, build_model
 from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, load_model
 
-pytestmark = pytest.mark.timeout(1500)  # two trainings + decoding on 2 (often shared) CPU cores
 from sap_llm_core.models.lm_data import extraction_records
 from sap_llm_core.storage import ArtifactStore
+
+pytestmark = pytest.mark.timeout(1500)  # two trainings + decoding on 2 (often shared) CPU cores
 
 TINY_BASE = {
     "vocab_size": 1024,
