@@ -16,7 +16,6 @@ from orchestration.launchers import TrainingLauncherResource
 from orchestration.resources import MLflowResource, StorageResource
 from sap_llm_core.models.base_lm.pretrain import BaseLMHyperparameters, build_model
 from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, load_model
-
 from sap_llm_core.models.lm_data import extraction_records
 from sap_llm_core.storage import ArtifactStore
 
