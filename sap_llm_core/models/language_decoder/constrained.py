@@ -227,11 +227,9 @@ class DocumentAutomaton:
             _, pc, off, alive, _items = state
             end = len(self.program) - 1
             options = self.program[pc].options
-            out = {
-                b: s
-                for b, s in full.items()
-                if any(options[i][1] == end and options[i][0][off] == b for i in alive)
-            }
+            closing = [i for i in alive if options[i][1] == end]
+            # mid-way through ',{"col":' the list cannot close any more: finish that item (all null)
+            out = {b: s for b, s in full.items() if any(options[i][0][off] == b for i in closing)} or full
         else:
             out = full
         self._finish_cache[state] = out
@@ -254,14 +252,14 @@ class DocumentAutomaton:
                 _, nxt, items, positions = state
                 count += min(self.end_after[p] - p for p, _ in positions) + 1
                 state = self.enter(nxt, items)
-            else:  # "A": close the list
-                _, pc, off, alive, _items = state
+            else:  # "A": close the list, or finish the item an alternative has already started
+                _, pc, off, alive, items = state
                 end = len(self.program) - 1
-                data = next(
-                    self.program[pc].options[i][0] for i in alive if self.program[pc].options[i][1] == end
-                )
-                count += len(data) - off
-                state = ("E",)
+                options = self.program[pc].options
+                closing = [i for i in alive if options[i][1] == end]
+                chosen = closing[0] if closing else alive[0]
+                count += len(options[chosen][0]) - off
+                state = ("E",) if closing else self.enter(options[chosen][1], items + 1)
         return count
 
     def advance(self, state: tuple, data: bytes) -> tuple | None:
