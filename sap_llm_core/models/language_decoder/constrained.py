@@ -187,7 +187,7 @@ class DocumentAutomaton:
             for p, start in positions:
                 if p in self.word_ends and (p, start) not in self.value_start:
                     closable = True
-                if p < len(text) and self.word_of[p] - start < limit:
+                if p < len(text) and self.word_of[p + 1] - start < limit:
                     grouped.setdefault(text[p], set()).add((p + 1, start))
             for b, nxt_pos in grouped.items():
                 if b == QUOTE:
