@@ -13,6 +13,8 @@ from typing import Any
 
 TRAINERS: dict[str, str] = {
     "vision_encoder": "sap_llm_core.models.vision_encoder.train:train",
+    "base_language_model": "sap_llm_core.models.base_lm.train:train",
+    "language_decoder": "sap_llm_core.models.language_decoder.train:train",
     "reasoning_engine": "sap_llm_core.models.reasoning_engine.train:train",
 }
 

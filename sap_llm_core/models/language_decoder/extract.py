@@ -1,0 +1,256 @@
+"""OCR text -> ADC JSON with the base model (+ LoRA adapter), unconstrained or constrained, and the
+held-out metrics: schema compliance, field precision/recall/F1 (exact match), hallucination rate and
+latency. Unconstrained decoding is measured too, so the report shows what the constraint buys."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from sap_llm_core.models.base_lm.formatting import (
+    ExtractionSchema,
+    TypeSchema,
+    adc_json,
+    prompt_text,
+)
+from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
+from sap_llm_core.models.base_lm.tokenizer import token_bytes
+from sap_llm_core.models.language_decoder.constrained import (
+    ConstrainedJSONLogitsProcessor,
+    DocumentAutomaton,
+    VocabTrie,
+)
+from sap_llm_core.models.lm_runtime import configure_threads
+from sap_llm_core.schema import DocumentRecord
+
+
+class MissingWeightsError(FileNotFoundError):
+    """Base weights or adapter not found where they were looked for (never a hub download)."""
+
+
+def require_model_dir(path: str | Path, what: str) -> Path:
+    """The folder of a saved model, or a clear error naming the path looked in."""
+    folder = Path(path)
+    has_weights = any((folder / name).exists() for name in ("model.safetensors", "adapter_model.safetensors"))
+    if not folder.is_dir() or not has_weights:
+        raise MissingWeightsError(
+            f"{what}: no weights at {folder.resolve()} (looked for model.safetensors / "
+            "adapter_model.safetensors); materialise the upstream asset or point the config at a local "
+            "folder. Hub model names are never downloaded."
+        )
+    return folder
+
+
+def load_model(
+    base_dir: str | Path, adapter_dir: str | Path | None = None
+) -> tuple[PreTrainedModel, Any, Any]:
+    """(model, tokenizer, schema) from local folders only; the adapter is merged for fast inference."""
+    from transformers import AutoModelForCausalLM
+
+    configure_threads(0)
+    base = require_model_dir(base_dir, "base_language_model")
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(base)
+    schema = ExtractionSchema.from_json(json.loads((base / SCHEMA_FILE).read_text()))
+    model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True)
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        adapter = require_model_dir(adapter_dir, "language_decoder adapter")
+        model = PeftModel.from_pretrained(model, adapter, local_files_only=True).merge_and_unload()
+    model.eval()
+    return model, tokenizer, schema
+
+
+@dataclass
+class Extraction:
+    record_id: str
+    text: str
+    parsed: dict[str, Any] | None
+    seconds: float
+
+
+class Extractor:
+    """Holds the model, tokenizer, vocabulary trie and schema; extracts one batch at a time."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        schema: ExtractionSchema,
+        max_new_tokens: int = 768,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.schema = schema
+        self.trie = VocabTrie(tokenizer)
+        self.token_table = token_bytes(tokenizer)
+        self.max_new_tokens = max_new_tokens
+
+    def type_schema(self, record: DocumentRecord) -> TypeSchema:
+        schema = self.schema.types.get(record.document_type)
+        if schema is None:
+            raise KeyError(
+                f"document type {record.document_type!r} of {record.id} has no extraction schema; "
+                f"known: {sorted(self.schema.types)}"
+            )
+        return schema
+
+    def processor(
+        self, records: Sequence[DocumentRecord], max_new_tokens: int | None = None
+    ) -> ConstrainedJSONLogitsProcessor:
+        automata = [
+            DocumentAutomaton(self.type_schema(r), r.words, max_items=max(1, len(r.ocr_text.splitlines())))
+            for r in records
+        ]
+        return ConstrainedJSONLogitsProcessor(automata, self.trie, self.token_table, max_new_tokens)
+
+    @torch.inference_mode()
+    def extract(
+        self, records: Sequence[DocumentRecord], constrained: bool = True, max_new_tokens: int | None = None
+    ) -> list[Extraction]:
+        started = time.perf_counter()
+        self.tokenizer.padding_side = "left"
+        batch = self.tokenizer([prompt_text(r) for r in records], return_tensors="pt", padding=True)
+        max_new_tokens = max_new_tokens or self.max_new_tokens
+        processors = LogitsProcessorList()
+        if constrained:
+            processor = self.processor(records, max_new_tokens)
+            # the budget must at least fit the shortest valid JSON (all values null), else no guarantee
+            floor = max(a.min_finish_bytes(a.start) for a in processor.automata) + 8
+            max_new_tokens = processor.max_new_tokens = max(max_new_tokens, floor)
+            processors.append(processor)
+        out = self.model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            logits_processor=processors,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+        )
+        seconds = (time.perf_counter() - started) / len(records)
+        results = []
+        for record, row in zip(records, out[:, batch["input_ids"].shape[1] :], strict=True):
+            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError:
+                parsed = None
+            results.append(Extraction(record.id, text, parsed if isinstance(parsed, dict) else None, seconds))
+        return results
+
+
+# metrics ---------------------------------------------------------------------------------------
+def schema_compliant(parsed: dict[str, Any] | None, schema: TypeSchema) -> bool:
+    """Exactly the type's keys, string-or-null values, line items as objects with the type's columns."""
+    if not isinstance(parsed, dict) or set(parsed) != {"header", "line_items"}:
+        return False
+    header, items = parsed["header"], parsed["line_items"]
+    if not isinstance(header, dict) or list(header) != schema.header:
+        return False
+    if not all(v is None or isinstance(v, str) for v in header.values()):
+        return False
+    if not isinstance(items, list):
+        return False
+    for item in items:
+        if not isinstance(item, dict) or list(item) != schema.columns:
+            return False
+        if not all(v is None or isinstance(v, str) for v in item.values()):
+            return False
+    return True
+
+
+def field_values(adc: dict[str, Any] | None) -> dict[str, str]:
+    """Flat ``path -> value`` of non-null string values (line items by position)."""
+    if not isinstance(adc, dict):
+        return {}
+    out: dict[str, str] = {}
+    header = adc.get("header")
+    if isinstance(header, dict):
+        out.update({f"header.{k}": v for k, v in header.items() if isinstance(v, str)})
+    items = adc.get("line_items")
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                out.update({f"line_items[{i}].{k}": v for k, v in item.items() if isinstance(v, str)})
+    return out
+
+
+def is_word_run(value: str, words: Sequence[str]) -> bool:
+    """True when ``value`` is a contiguous run of the document's words joined by single spaces."""
+    parts = value.split(" ")
+    if not value or any(p == "" for p in parts):
+        return False
+    n = len(parts)
+    return any(list(words[i : i + n]) == parts for i in range(len(words) - n + 1))
+
+
+@dataclass
+class Evaluation:
+    documents: int = 0
+    compliant: int = 0
+    valid_json: int = 0
+    true_positive: int = 0
+    predicted: int = 0
+    gold: int = 0
+    hallucinated: int = 0
+    latencies: list[float] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def metrics(self, prefix: str) -> dict[str, float]:
+        precision = self.true_positive / self.predicted if self.predicted else 0.0
+        recall = self.true_positive / self.gold if self.gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        lat = sorted(self.latencies) or [0.0]
+        return {
+            f"{prefix}/documents": float(self.documents),
+            f"{prefix}/schema_compliance": self.compliant / self.documents if self.documents else 0.0,
+            f"{prefix}/valid_json": self.valid_json / self.documents if self.documents else 0.0,
+            f"{prefix}/field_precision": precision,
+            f"{prefix}/field_recall": recall,
+            f"{prefix}/field_f1": f1,
+            f"{prefix}/hallucination_rate": self.hallucinated / self.predicted if self.predicted else 0.0,
+            f"{prefix}/latency_p50_s": statistics.median(lat),
+            f"{prefix}/latency_p95_s": lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))],
+            f"{prefix}/docs_per_second": len(lat) / sum(lat) if sum(lat) else 0.0,
+        }
+
+
+def evaluate(
+    extractor: Extractor,
+    records: Sequence[DocumentRecord],
+    constrained: bool,
+    batch_size: int = 1,
+    keep_examples: int = 3,
+) -> Evaluation:
+    """Extract every record and score it against its ground truth (records without ADC are skipped)."""
+    usable = [r for r in records if adc_json(r) is not None and r.document_type in extractor.schema.types]
+    ev = Evaluation()
+    for start in range(0, len(usable), batch_size):
+        chunk = usable[start : start + batch_size]
+        for record, result in zip(chunk, extractor.extract(chunk, constrained=constrained), strict=True):
+            ev.documents += 1
+            ev.latencies.append(result.seconds)
+            ev.valid_json += result.parsed is not None
+            ev.compliant += schema_compliant(result.parsed, extractor.type_schema(record))
+            gold = field_values(adc_json(record))
+            pred = field_values(result.parsed)
+            ev.gold += len(gold)
+            ev.predicted += len(pred)
+            ev.true_positive += sum(1 for k, v in pred.items() if gold.get(k) == v)
+            ev.hallucinated += sum(1 for v in pred.values() if not is_word_run(v, record.words))
+            if len(ev.examples) < keep_examples:
+                ev.examples.append({"id": record.id, "output": result.text[:2000]})
+    return ev

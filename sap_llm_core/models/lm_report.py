@@ -1,0 +1,77 @@
+"""Human-readable outputs of the language-model runs: metrics table, loss curve, weight sanity.
+
+Kept out of ``assets/`` so the CLI, DVC and tests can produce the same files; no Dagster here.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.json"
+LOSS_PLOT = "loss_curve.png"
+
+
+def write_metrics(output_dir: str | Path, metrics: Mapping[str, Any]) -> Path:
+    path = Path(output_dir) / METRICS_FILE
+    path.write_text(json.dumps(dict(metrics), indent=2, sort_keys=True))
+    return path
+
+
+def metrics_markdown(metrics: Mapping[str, Any]) -> str:
+    rows = ["| metric | value |", "|---|---|"]
+    for name, value in sorted(metrics.items()):
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        rows.append(f"| {name} | {shown} |")
+    return "\n".join(rows)
+
+
+def loss_plot(
+    history: Sequence[Mapping[str, Any]], title: str, output_dir: str | Path | None
+) -> tuple[Path | None, str]:
+    """The training-loss curve as PNG (saved when ``output_dir`` is given) and a Markdown image
+    with an inline data URI, so the Dagster UI shows it even when the checkpoint is on a pod volume."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=80)
+    ax.plot([h["step"] for h in history], [h["loss"] for h in history], marker=".")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    path = None
+    if output_dir is not None:
+        path = Path(output_dir) / LOSS_PLOT
+        path.write_bytes(buffer.getvalue())
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return path, f"![{title}](data:image/png;base64,{data})"
+
+
+def loss_decreased(history: Sequence[Mapping[str, Any]]) -> tuple[bool, float, float]:
+    """Compare the mean of the first and last quarter of logged losses (robust to one noisy step)."""
+    losses = [float(h["loss"]) for h in history if math.isfinite(float(h["loss"]))]
+    if len(losses) < 2:
+        return False, math.nan, math.nan
+    k = max(1, len(losses) // 4)
+    first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
+    return last < first, first, last
+
+
+def nonfinite_tensors(weights_file: str | Path) -> list[str]:
+    """Names of tensors holding NaN or inf in a safetensors file."""
+    import torch
+    from safetensors.torch import load_file
+
+    return [name for name, t in load_file(str(weights_file)).items() if not bool(torch.isfinite(t).all())]
