@@ -174,27 +174,37 @@ def _checkpoint_dir(result: dict[str, Any], mlflow: MLflowResource) -> Path:
     )
 
 
-@dg.asset_check(asset=vision_encoder, blocking=True, description="Training loss decreased.")
-def vision_encoder_loss_decreased(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    history = _latest_result(context, VISION_ENCODER).get("loss_history") or []
-    first, last = (history[0][1], history[-1][1]) if history else (math.nan, math.nan)
-    return dg.AssetCheckResult(
-        passed=bool(history) and last < first,
-        metadata={"loss_first": float(first), "loss_last": float(last), "logged_points": len(history)},
+def loss_and_weight_checks(asset: dg.AssetsDefinition, name: str, loss: str = "Training loss") -> list:
+    """The two checks every trained model has: its logged loss went down, and no saved tensor holds
+    NaN/inf (the checkpoint is read where the launcher left it, else from MLflow)."""
+
+    @dg.asset_check(
+        asset=asset, name=f"{name}_loss_decreased", blocking=True, description=f"{loss} decreased."
     )
+    def loss_decreased(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        history = _latest_result(context, name).get("loss_history") or []
+        first, last = (history[0][1], history[-1][1]) if history else (math.nan, math.nan)
+        return dg.AssetCheckResult(
+            passed=bool(history) and last < first,
+            metadata={"loss_first": float(first), "loss_last": float(last), "logged_points": len(history)},
+        )
 
-
-@dg.asset_check(asset=vision_encoder, blocking=True, description="No NaN/inf in the saved weights.")
-def vision_encoder_weights_finite(
-    context: dg.AssetCheckExecutionContext, mlflow: MLflowResource
-) -> dg.AssetCheckResult:
-    from sap_llm_core.models.vision_encoder.checks import nonfinite_tensors
-
-    bad, total = nonfinite_tensors(_checkpoint_dir(_latest_result(context, VISION_ENCODER), mlflow))
-    return dg.AssetCheckResult(
-        passed=not bad and total > 0,
-        metadata={"tensors": total, "nonfinite": dg.MetadataValue.json(bad[:50])},
+    @dg.asset_check(
+        asset=asset,
+        name=f"{name}_weights_finite",
+        blocking=True,
+        description="No NaN/inf in the saved weights.",
     )
+    def weights_finite(context: dg.AssetCheckExecutionContext, mlflow: MLflowResource) -> dg.AssetCheckResult:
+        from sap_llm_core.training.checkpoint_checks import nonfinite_tensors
+
+        bad, total = nonfinite_tensors(_checkpoint_dir(_latest_result(context, name), mlflow))
+        return dg.AssetCheckResult(
+            passed=not bad and total > 0,
+            metadata={"tensors": total, "nonfinite": dg.MetadataValue.json(bad[:50])},
+        )
+
+    return [loss_decreased, weights_finite]
 
 
 @dg.asset_check(
@@ -265,8 +275,7 @@ def vision_encoder_meets_targets(context: dg.AssetCheckExecutionContext) -> dg.A
 defs = dg.Definitions(
     assets=[vision_encoder],
     asset_checks=[
-        vision_encoder_loss_decreased,
-        vision_encoder_weights_finite,
+        *loss_and_weight_checks(vision_encoder, VISION_ENCODER),
         vision_encoder_adapter_predicts,
         vision_encoder_metrics_written,
         vision_encoder_meets_targets,

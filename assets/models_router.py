@@ -15,7 +15,13 @@ from typing import Any
 
 import dagster as dg
 
-from assets.models import REGISTERED_PREFIX, _checkpoint_dir, _latest_result, _training_config
+from assets.models import (
+    REGISTERED_PREFIX,
+    _checkpoint_dir,
+    _latest_result,
+    _training_config,
+    loss_and_weight_checks,
+)
 from orchestration.launchers import K8sPodConfig, TrainingLauncherResource
 from orchestration.resources import MLflowResource, StorageResource
 from sap_llm_core.models.reasoning_engine.train import DEFAULTS
@@ -178,29 +184,6 @@ def reasoning_engine(
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
 
 
-@dg.asset_check(asset=reasoning_engine, blocking=True, description="SFT training loss decreased.")
-def reasoning_engine_loss_decreased(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    history = _latest_result(context, REASONING_ENGINE).get("loss_history") or []
-    first, last = (history[0][1], history[-1][1]) if history else (math.nan, math.nan)
-    return dg.AssetCheckResult(
-        passed=bool(history) and last < first,
-        metadata={"loss_first": float(first), "loss_last": float(last), "logged_points": len(history)},
-    )
-
-
-@dg.asset_check(asset=reasoning_engine, blocking=True, description="No NaN/inf in the saved weights.")
-def reasoning_engine_weights_finite(
-    context: dg.AssetCheckExecutionContext, mlflow: MLflowResource
-) -> dg.AssetCheckResult:
-    from sap_llm_core.models.reasoning_engine.checks import nonfinite_tensors
-
-    bad, total = nonfinite_tensors(_checkpoint_dir(_latest_result(context, REASONING_ENGINE), mlflow))
-    return dg.AssetCheckResult(
-        passed=not bad and total > 0,
-        metadata={"tensors": total, "nonfinite": dg.MetadataValue.json(bad[:50])},
-    )
-
-
 @dg.asset_check(
     asset=reasoning_engine,
     blocking=True,
@@ -274,8 +257,7 @@ def reasoning_engine_meets_targets(context: dg.AssetCheckExecutionContext) -> dg
 defs = dg.Definitions(
     assets=[reasoning_engine],
     asset_checks=[
-        reasoning_engine_loss_decreased,
-        reasoning_engine_weights_finite,
+        *loss_and_weight_checks(reasoning_engine, REASONING_ENGINE, loss="SFT training loss"),
         reasoning_engine_routes_held_out,
         reasoning_engine_metrics_written,
         reasoning_engine_meets_targets,

@@ -5,23 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file
-
 from sap_llm_core.storage import ArtifactStore
+from sap_llm_core.training.checkpoint_checks import nonfinite_tensors  # noqa: F401 - re-exported
 from sap_llm_core.training.data import load_split
-
-
-def nonfinite_tensors(checkpoint: Path) -> tuple[list[str], int]:
-    """Names of saved tensors (base + adapter) holding NaN/inf, and how many tensors were read."""
-    bad: list[str] = []
-    total = 0
-    for file in sorted(Path(checkpoint).rglob("*.safetensors")):
-        for name, tensor in load_file(file).items():
-            total += 1
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                bad.append(f"{file.parent.name}/{file.name}:{name}")
-    return bad, total
 
 
 def route_held_out_batch(checkpoint: Path, store: ArtifactStore, size: int = 32) -> dict[str, Any]:
