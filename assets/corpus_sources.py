@@ -8,7 +8,7 @@ a check that every document it saw is either a record or a quarantine row (nothi
 import dagster as dg
 
 from assets.corpus_metadata import counts_table, md_table, preview
-from orchestration.resources import StorageResource
+from orchestration.resources import MongoResource, StorageResource
 from sap_llm_core.corpus import pipeline
 from sap_llm_core.corpus.config import LabelStudioSettings, PublicDataSettings, QorSyncSettings
 from sap_llm_core.corpus.records_io import read_quarantine, read_record_asset
@@ -109,7 +109,9 @@ def qorsync_documents(context: dg.AssetExecutionContext, config: QorSyncConfig, 
     deps=[qorsync_documents, public_documents],
     description="Human-corrected ground truth from Label Studio (off without its URL and token).",
 )
-def label_studio_annotations(context: dg.AssetExecutionContext, storage: StorageResource):
+def label_studio_annotations(
+    context: dg.AssetExecutionContext, storage: StorageResource, mongo: MongoResource
+):
     settings = _S.label_studio
     manifest = pipeline.build_label_studio_annotations(
         storage.store(), settings, LabelStudioSettings.url(), LabelStudioSettings.token()
@@ -117,6 +119,17 @@ def label_studio_annotations(context: dg.AssetExecutionContext, storage: Storage
     if not manifest.get("enabled"):
         context.log.info(manifest["reason"])
     metadata = _record_metadata(storage, "label_studio_annotations", manifest)
+    if manifest.get("enabled") and manifest["rows"]:
+        # Reviews are feedback too: corrections of what the pipeline extracted, or approvals.
+        from sap_llm_core.continuous_learning.label_studio_feedback import record_review_feedback
+        from sap_llm_core.pmg import ProcessMemoryGraph
+        from sap_llm_core.schema import table_to_records
+
+        reviewed = table_to_records(read_record_asset(storage.store(), "label_studio_annotations"))
+        with mongo.pmg_database() as db:
+            feedback = record_review_feedback(ProcessMemoryGraph(db), reviewed)
+        context.log.info(f"label_studio_annotations -> PMG feedback: {feedback}")
+        metadata["pmg_feedback"] = dg.MetadataValue.json(feedback)
     metadata.update(
         {
             "enabled": manifest.get("enabled", False),

@@ -57,10 +57,39 @@ class VisionEncoderConfig(dg.Config):
     gradient_checkpointing: bool = _VE.gradient_checkpointing
     num_threads: int = _VE.num_threads
     resume: bool = True
+    # "splits": train from the base on the train split. "feedback": a new adapter continuing from the
+    # parent (``init_from``, else the registry's champion, else its latest version) on the feedback
+    # training set (corrections + replay); what lora_retrain runs.
+    training_data: str = "splits"
+    init_from: str = ""
     pod: K8sPodConfig = K8sPodConfig()
 
     def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"resume", "pod"})
+        return self.model_dump(exclude={"resume", "pod", "training_data", "init_from"})
+
+
+def parent_checkpoint(mlflow: MLflowResource, model: str, init_from: str) -> tuple[str, str]:
+    """(checkpoint folder, parent version) a feedback retrain starts from: an explicit folder, else
+    the registered ``champion``, else the newest version (no champion yet: the best we have)."""
+    if init_from:
+        return init_from, ""
+    from mlflow.exceptions import MlflowException
+
+    from sap_llm_core.registry.mlflow_registry import CHAMPION, alias_version
+
+    client = mlflow.client()
+    name = f"{REGISTERED_PREFIX}.{model}"
+    try:
+        version = alias_version(client, name, CHAMPION) or max(
+            (v.version for v in client.search_model_versions(f"name='{name}'")), key=int
+        )
+    except (MlflowException, ValueError) as exc:
+        raise dg.Failure(
+            f"a feedback retrain of {model} needs a registered version to start from: {exc}"
+        ) from exc
+    run_id = client.get_model_version(name, version).run_id
+    # The registry's copy, not the local folder: a later run may have replaced that.
+    return str(_download_checkpoint(run_id, mlflow)), str(version)
 
 
 def _training_config(store_root: str, output_dir: str, hyperparameters: dict, resume: bool) -> dict:
@@ -93,6 +122,12 @@ def vision_encoder(
     train_config = _training_config(
         store.root, store.url(VISION_ENCODER), config.hyperparameters(), config.resume
     )
+    lineage: dict[str, str] = {"trained_on": config.training_data}
+    if config.training_data == "feedback":
+        init_from, parent_version = parent_checkpoint(mlflow, VISION_ENCODER, config.init_from)
+        train_config.update(training_data="feedback", init_from=init_from)
+        lineage["parent_version"] = parent_version
+        context.log.info(f"feedback retrain of {VISION_ENCODER} from v{parent_version or '?'} ({init_from})")
     run = training_launcher.launch(
         context,
         VISION_ENCODER,
@@ -114,13 +149,20 @@ def vision_encoder(
                 "code_version": VISION_ENCODER_CODE_VERSION,
                 "data_version.corpus_splits": splits_version,
                 "base_model": result.get("base_model", ""),
+                **lineage,
+                **_feedback_tags(result),
                 **{f"metric.{k}": f"{metrics[k]:.4f}" for k in VISION_ENCODER_TARGETS if k in metrics},
             },
             description="vision_encoder: type/subtype classification + BIO field detection (LoRA adapter)",
         )
     version = hashlib.sha256(
         json.dumps(
-            {"code": VISION_ENCODER_CODE_VERSION, "data": splits_version, "hp": config.hyperparameters()},
+            {
+                "code": VISION_ENCODER_CODE_VERSION,
+                "data": result.get("data_versions") or splits_version,
+                "hp": config.hyperparameters(),
+                **lineage,
+            },
             sort_keys=True,
         ).encode()
     ).hexdigest()
@@ -132,14 +174,32 @@ def vision_encoder(
             "metrics": dg.MetadataValue.md(_metrics_table(metrics, VISION_ENCODER_TARGETS)),
             "resumed_from_step": int(result.get("resumed_from_step", 0)),
             "data_version.corpus_splits": splits_version,
+            **lineage,
         }
     )
+    if result.get("feedback"):
+        metadata["feedback_snapshot_root"] = result["feedback"]["snapshot_root"]
+        metadata["feedback_corrections"] = len(result["feedback"]["correction_ids"])
     if registered is not None:
         metadata["mlflow_run_id"] = result["mlflow_run_id"]
         metadata["registered_model"] = registered.name
         metadata["registered_version"] = int(registered.version)
         metadata["mlflow_tracking_uri"] = mlflow.resolved_tracking_uri()
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
+
+
+def _feedback_tags(result: dict[str, Any]) -> dict[str, str]:
+    """Which feedback a retrained version learnt from: the PMG snapshot and the corrections."""
+    feedback = result.get("feedback") or {}
+    if not feedback:
+        return {}
+    ids = feedback["correction_ids"]
+    return {
+        "feedback.snapshot_root": feedback["snapshot_root"],
+        "feedback.corrections": str(len(ids)),
+        "feedback.correction_ids_sha256": hashlib.sha256("|".join(sorted(ids)).encode()).hexdigest(),
+        "data_version.feedback_training_set": feedback["data_version"],
+    }
 
 
 def _metrics_table(metrics: dict[str, float], targets: dict[str, float]) -> str:
@@ -166,12 +226,14 @@ def _checkpoint_dir(result: dict[str, Any], mlflow: MLflowResource) -> Path:
     local = Path(result["checkpoint_dir"])
     if local.is_dir():
         return local
+    return _download_checkpoint(result["mlflow_run_id"], mlflow)
+
+
+def _download_checkpoint(run_id: str, mlflow: MLflowResource) -> Path:
     import mlflow as mlflow_lib
 
     mlflow_lib.set_tracking_uri(mlflow.resolved_tracking_uri())
-    return Path(
-        mlflow_lib.artifacts.download_artifacts(run_id=result["mlflow_run_id"], artifact_path="checkpoint")
-    )
+    return Path(mlflow_lib.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoint"))
 
 
 def loss_and_weight_checks(asset: dg.AssetsDefinition, name: str, loss: str = "Training loss") -> list:

@@ -1,9 +1,11 @@
 """Group ``registry``: challenger -> champion promotion in the MLflow model registry."""
 
+import datetime as dt
+
 import dagster as dg
 from mlflow.exceptions import MlflowException
 
-from orchestration.resources import MLflowResource
+from orchestration.resources import MLflowResource, StorageResource
 from sap_llm_core.registry.mlflow_registry import (
     CHAMPION,
     alias_version,
@@ -21,13 +23,16 @@ MODELS = ("vision_encoder", "reasoning_engine")  # language_decoder joins when i
     group_name="registry",
     code_version="1",
     kinds={"mlflow"},
-    deps=[dg.AssetKey(m) for m in MODELS],
+    deps=[dg.AssetKey(m) for m in MODELS] + [dg.AssetKey(f"{m}_evaluation") for m in MODELS],
     description="Moves each model's `champion` alias to its new version only if every target is met "
     "and it is not worse than the current champion; decisions are tags on the versions.",
 )
-def model_registry(context: dg.AssetExecutionContext, mlflow: MLflowResource) -> dg.MaterializeResult:
+def model_registry(
+    context: dg.AssetExecutionContext, mlflow: MLflowResource, storage: StorageResource
+) -> dg.MaterializeResult:
     client = mlflow.client()
     rows, decisions = [], {}
+    feedback_seconds: dict[str, float] = {}
     for model in MODELS:
         name = _REGISTRY.registered_name(model)
         try:
@@ -43,6 +48,11 @@ def model_registry(context: dg.AssetExecutionContext, mlflow: MLflowResource) ->
             "reasons": result.decision.reasons,
         }
         context.log.info(f"{name} v{result.version}: {result.decision.summary}")
+        waited = _feedback_to_decision_seconds(storage, client.get_model_version(name, result.version).tags)
+        if waited is not None:
+            feedback_seconds[model] = waited
+            decisions[model]["feedback_to_decision_s"] = round(waited, 1)
+            client.set_model_version_tag(name, result.version, "feedback.to_decision_s", f"{waited:.1f}")
         rows.append(
             f"| {model} | {result.version} | {result.champion_before or '-'} "
             f"| {result.champion_after or '-'} | {result.decision.summary} |"
@@ -59,8 +69,28 @@ def model_registry(context: dg.AssetExecutionContext, mlflow: MLflowResource) ->
             "decisions": dg.MetadataValue.md(table),
             "details": dg.MetadataValue.json(decisions),
             "mlflow_tracking_uri": mlflow.resolved_tracking_uri(),
+            **{f"feedback_to_decision_s.{m}": round(v, 1) for m, v in feedback_seconds.items()},
         },
     )
+
+
+def _feedback_to_decision_seconds(storage: StorageResource, tags: dict[str, str]) -> float | None:
+    """For a version retrained on feedback: seconds from its oldest correction to this decision (the
+    seeds' anchor is 48 hours from feedback to an improved model)."""
+    from sap_llm_core.continuous_learning.pipeline import PMG_FEEDBACK
+
+    store = storage.store()
+    root = tags.get("feedback.snapshot_root")
+    if not root or not store.exists(PMG_FEEDBACK, "manifest.json"):
+        return None
+    if store.read_manifest(PMG_FEEDBACK)["snapshot_root"] != root:
+        return None
+    corrections = store.read_json(PMG_FEEDBACK, "corrections.json")
+    created = [dt.datetime.fromisoformat(str(c["created_at"])) for c in corrections]
+    if not created:
+        return None
+    oldest = min(c if c.tzinfo else c.replace(tzinfo=dt.UTC) for c in created)
+    return (dt.datetime.now(dt.UTC) - oldest).total_seconds()
 
 
 @dg.asset_check(asset=model_registry, description="Every champion meets its model's targets.")

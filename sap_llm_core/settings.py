@@ -29,6 +29,7 @@ from sap_llm_core.corpus.config import (
     SparkSettings,
     SplitSettings,
 )
+from sap_llm_core.evaluation.config import EvaluationSettings
 from sap_llm_core.registry.config import RegistrySettings
 from sap_llm_core.synthetic.config import GeneratorConfig
 
@@ -145,6 +146,7 @@ class Settings(BaseSettings):
     splits: SplitSettings = SplitSettings()
     continuous_learning: ContinuousLearningSettings = ContinuousLearningSettings()
     registry: RegistrySettings = RegistrySettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     models: ModelsSettings = ModelsSettings()
 
     @classmethod

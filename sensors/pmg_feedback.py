@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from jobs.retraining import lora_retrain, pending_corrections, window_run_config
+from jobs.retraining import lora_retrain, pending_corrections, retrain_request
 from orchestration.resources import MongoResource
 from sap_llm_core.continuous_learning.feedback_window import Cursor
 from sap_llm_core.settings import get_settings
@@ -27,10 +27,11 @@ def pmg_feedback_sensor(context: dg.SensorEvaluationContext, mongo: MongoResourc
             f"thresholds {_SETTINGS.thresholds}"
         )
     context.update_cursor(window.end.to_json())
-    return dg.RunRequest(
-        run_key=window.run_key,
-        run_config=window_run_config(window),
-        tags={
+    return retrain_request(
+        window,
+        due,
+        window.run_key,
+        {
             "sap_llm/trigger": "pmg_feedback_sensor",
             "sap_llm/models": ",".join(due),
             "sap_llm/corrections": str(len(window.corrections)),

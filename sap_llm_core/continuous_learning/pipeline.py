@@ -20,7 +20,7 @@ from sap_llm_core.continuous_learning.feedback_window import Cursor, window_sinc
 from sap_llm_core.continuous_learning.training_set import build_training_set
 from sap_llm_core.pmg.graph_store import ProcessMemoryGraph
 from sap_llm_core.pmg.snapshot import take_snapshot
-from sap_llm_core.schema import QUARANTINE_SCHEMA, records_to_table
+from sap_llm_core.schema import QUARANTINE_SCHEMA, DocumentRecord, records_to_table, table_to_records
 from sap_llm_core.storage import ArtifactStore
 from sap_llm_core.training.data import SPLITS, load_split
 
@@ -66,8 +66,9 @@ def build_feedback_training_set(store: ArtifactStore, settings: ContinuousLearni
     corrections = store.read_json(PMG_FEEDBACK, "corrections.json")
     by_split = {split: load_split(store, split) for split in SPLITS}
     documents = {r.id: r for records in by_split.values() for r in records}
+    held_out = frozenset(r.id for split in ("val", "test") for r in by_split[split])
     result = build_training_set(
-        corrections, documents, by_split["train"], settings.replay_ratio, settings.seed
+        corrections, documents, by_split["train"], settings.replay_ratio, settings.seed, held_out
     )
     store.write_table(records_to_table(result.corrected), TRAINING_SET, "corrected.parquet")
     store.write_table(records_to_table(result.replay), TRAINING_SET, "replay.parquet")
@@ -92,3 +93,20 @@ def build_feedback_training_set(store: ArtifactStore, settings: ContinuousLearni
     }
     store.write_manifest(TRAINING_SET, manifest)
     return manifest
+
+
+def load_feedback_records(store: ArtifactStore) -> tuple[list[DocumentRecord], dict]:
+    """What a feedback retrain trains on: the corrected documents, then the replay sample; and the
+    training set's manifest (snapshot root, correction ids), which the new version is tagged with."""
+    if not store.exists(TRAINING_SET, "manifest.json"):
+        raise FileNotFoundError(
+            f"no {TRAINING_SET} at {store.url(TRAINING_SET)}: materialise pmg_feedback and "
+            f"{TRAINING_SET} before a feedback retrain"
+        )
+    manifest = store.read_manifest(TRAINING_SET)
+    records = [
+        record
+        for name in ("corrected.parquet", "replay.parquet")
+        for record in table_to_records(store.read_table(TRAINING_SET, name))
+    ]
+    return records, manifest

@@ -102,19 +102,30 @@ def build_training_set(
     train: list[DocumentRecord],
     replay_ratio: float,
     seed: int,
+    held_out: frozenset[str] = frozenset(),
 ) -> FeedbackTrainingSet:
-    """Counts conserved: every correction ends up in a corrected record, a routing label or quarantine."""
+    """Counts conserved: every correction ends up in a corrected record, a routing label or quarantine.
+
+    Corrections of ``held_out`` (validation/test) documents are quarantined: training on them would
+    leak into the very split the retrained adapter is judged on."""
     by_document: dict[str, list[dict[str, Any]]] = {}
     routing_labels: list[dict[str, Any]] = []
     quarantine: list[QuarantineRecord] = []
     for c in corrections:
-        if c["document_id"] not in documents:
+        reason = (
+            f"document {c['document_id']} is not in the corpus"
+            if c["document_id"] not in documents
+            else f"document {c['document_id']} is held out for evaluation (val/test split)"
+            if c["document_id"] in held_out
+            else None
+        )
+        if reason:
             quarantine.append(
                 QuarantineRecord(
                     id=c["_id"],
                     source="pmg",
                     stage=STAGE,
-                    reason=f"document {c['document_id']} is not in the corpus",
+                    reason=reason,
                     payload=json.dumps(c, default=str),
                 )
             )

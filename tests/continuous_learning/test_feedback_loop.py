@@ -103,10 +103,19 @@ def test_sensor_requests_one_retrain_per_window(world, monkeypatch, dagster_home
     assert request.tags["sap_llm/models"] == "language_decoder,vision_encoder"
     assert request.tags["sap_llm/corrections"] == "4"
 
+    # the run retrains the due model that has a feedback path, evaluates it and decides promotion
+    assert {k.to_user_string() for k in request.asset_selection} == {
+        "pmg_feedback",
+        "feedback_training_set",
+        "vision_encoder",
+        "vision_encoder_evaluation",
+        "model_registry",
+    }
+    assert request.run_config["ops"]["vision_encoder"]["config"] == {"training_data": "feedback"}
     result = dg.materialize(
         [pmg_feedback, feedback_training_set, pmg_feedback_snapshot_recorded, feedback_training_set_valid],
         resources={"storage": world["storage"], "mongo": world["mongo"]},
-        run_config=request.run_config,
+        run_config={"ops": {"pmg_feedback": request.run_config["ops"]["pmg_feedback"]}},
     )
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())

@@ -86,6 +86,17 @@ def test_training_set_applies_corrections_and_quarantines_the_rest():
     assert result.correction_ids == ["fb-001", "fb-002", "fb-003", "fb-004"]
 
 
+def test_corrections_of_held_out_documents_never_reach_training():
+    documents = {"d1": _record("d1"), "test-doc": _record("test-doc")}
+    corrections = [_correction(1), _correction(2, document_id="test-doc")]
+    result = build_training_set(
+        corrections, documents, [_record("t0")], replay_ratio=1.0, seed=1, held_out=frozenset({"test-doc"})
+    )
+    assert [r.id for r in result.corrected] == ["d1"]
+    assert [q.id for q in result.quarantine] == ["fb-002"]
+    assert "held out for evaluation" in result.quarantine[0].reason
+
+
 def test_replay_sample_is_deterministic_and_seeded():
     train = [_record(f"t{i}") for i in range(50)]
     a = [r.id for r in replay_sample(train, 10, seed=1, exclude=set())]

@@ -9,7 +9,7 @@ import pytest
 from corpus_helpers import FIXTURES, PUBLIC, write_source
 
 from assets import corpus_sources, dataset
-from orchestration.resources import SparkResource, StorageResource
+from orchestration.resources import MongoResource, SparkResource, StorageResource
 from sap_llm_core.corpus.textgen import text_table
 
 ASSETS = [
@@ -30,6 +30,7 @@ def _materialize(root: Path, public_root: Path, monkeypatch: pytest.MonkeyPatch)
         [*ASSETS, *CHECKS],
         resources={
             "storage": StorageResource(root=str(root)),
+            "mongo": MongoResource(local_data_dir=str(root / "mongo")),  # started only for reviews
             "spark": SparkResource(master="local[2]", shuffle_partitions=2, driver_memory="2g"),
         },
         run_config={"ops": {"public_documents": {"config": {"root": str(public_root)}}}},

@@ -185,8 +185,11 @@ def save(model: VisionEncoder, tokenizer: Any, directory: Path, meta: dict[str, 
     return directory
 
 
-def load(directory: str | Path, device: str = "cpu") -> tuple[VisionEncoder, Any, dict[str, Any]]:
-    """A saved model for inference: base resolved locally, adapter and heads loaded on top."""
+def load(
+    directory: str | Path, device: str = "cpu", trainable: bool = False
+) -> tuple[VisionEncoder, Any, dict[str, Any]]:
+    """A saved model: base resolved locally, adapter and heads loaded on top. ``trainable`` keeps the
+    adapter's weights trainable, for a retrain that continues from this checkpoint."""
     from peft import PeftModel
     from transformers import AutoModel
 
@@ -194,11 +197,12 @@ def load(directory: str | Path, device: str = "cpu") -> tuple[VisionEncoder, Any
     meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
     base_path = resolve_base_model(meta["base_model"], meta.get("base_models_dir", "models/base"))
     base = AutoModel.from_pretrained(base_path, local_files_only=True, **_base_kwargs(meta["kind"]))
-    backbone = PeftModel.from_pretrained(base, directory / ADAPTER_DIR)
+    backbone = PeftModel.from_pretrained(base, directory / ADAPTER_DIR, is_trainable=trainable)
     labels = LabelSpace(**meta["labels"])
     model = VisionEncoder(backbone, labels, meta["kind"])
     missing, unexpected = model.load_state_dict(load_file(directory / HEADS_FILE), strict=False)
     if unexpected or any(not k.startswith("backbone.") for k in missing):
         raise ValueError(f"{directory / HEADS_FILE} does not match the model: {missing=} {unexpected=}")
     tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
-    return model.to(device).eval(), tokenizer, meta
+    model = model.to(device)
+    return (model.train() if trainable else model.eval()), tokenizer, meta

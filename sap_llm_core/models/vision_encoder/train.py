@@ -32,7 +32,7 @@ from sap_llm_core.models.vision_encoder.predict import evaluate
 from sap_llm_core.schema import DocumentRecord
 from sap_llm_core.settings import VisionEncoderSettings, get_settings
 from sap_llm_core.storage import ArtifactStore
-from sap_llm_core.training.data import data_version, load_split
+from sap_llm_core.training.data import TrainingDataError, data_version, load_split
 from sap_llm_core.training.reporter import RESULT_FILE
 
 MODEL = "vision_encoder"
@@ -143,30 +143,52 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         torch.set_num_threads(hp.num_threads or max(1, os.cpu_count() or 1))
 
     # Data first: a schema violation or an empty split fails before any model is loaded.
-    train_records = _subset(load_split(store, "train"), hp.max_train_documents, hp.seed)
+    # A feedback retrain learns from the corrected documents + replay sample, starting from the
+    # parent checkpoint (the champion), and is tested on the same held-out split as its parent.
+    feedback: dict[str, Any] = {}
+    if config.get("training_data", "splits") == "feedback":
+        from sap_llm_core.continuous_learning.pipeline import load_feedback_records
+
+        train_records, manifest = load_feedback_records(store)
+        if not train_records:
+            raise TrainingDataError("the feedback training set is empty: nothing to retrain on")
+        feedback = {k: manifest[k] for k in ("snapshot_root", "correction_ids", "data_version")}
+    else:
+        train_records = _subset(load_split(store, "train"), hp.max_train_documents, hp.seed)
     test_records = _subset(load_split(store, "test"), hp.max_eval_documents, hp.seed)
     versions = {"corpus_splits": data_version(store)}
+    if feedback:
+        versions["feedback_training_set"] = feedback["data_version"]
     reporter.log_dataset_versions(versions)
 
     from sap_llm_core.synthetic.catalog import DocumentType
 
-    labels = LabelSpace.from_records(train_records, known_types=[t.value for t in DocumentType])
+    init_from = config.get("init_from") or None
+    if init_from:
+        parent, _, _ = vem.load(init_from)
+        labels = parent.labels  # the heads keep their shape: same label space as the parent
+        del parent
+    else:
+        labels = LabelSpace.from_records(train_records, known_types=[t.value for t in DocumentType])
     base_path = vem.resolve_base_model(hp.base_model, hp.base_models_dir)
     mixed = "bf16" if hp.bf16 else "fp16" if hp.fp16 else "no"
     accelerator = Accelerator(
         cpu=hp.device == "cpu", mixed_precision=mixed if torch.cuda.is_available() else "no"
     )
     device_map = None if hp.device in ("auto", "cpu", "cuda") else hp.device
-    model, tokenizer = vem.build(
-        base_path,
-        labels,
-        hp.lora_r,
-        hp.lora_alpha,
-        hp.lora_dropout,
-        hp.lora_target_modules,
-        gradient_checkpointing=hp.gradient_checkpointing,
-        device_map=device_map,
-    )
+    if init_from:
+        model, tokenizer, _ = vem.load(init_from, trainable=True)
+    else:
+        model, tokenizer = vem.build(
+            base_path,
+            labels,
+            hp.lora_r,
+            hp.lora_alpha,
+            hp.lora_dropout,
+            hp.lora_target_modules,
+            gradient_checkpointing=hp.gradient_checkpointing,
+            device_map=device_map,
+        )
     adapter = TokenizerAdapter(tokenizer, hp.max_subtokens_per_word)
     items = [encode(r, adapter, labels, hp.max_length) for r in train_records]
     lengths = [len(i["input_ids"]) for i in items]
@@ -210,7 +232,10 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         "data_versions": versions,
     }
     fingerprint = hashlib.sha256(
-        json.dumps({"hp": hp.model_dump(), "data": versions, "n": len(items)}, sort_keys=True).encode()
+        json.dumps(
+            {"hp": hp.model_dump(), "data": versions, "n": len(items), "init_from": init_from},
+            sort_keys=True,
+        ).encode()
     ).hexdigest()
     checkpoints = output_dir / "checkpoints"
     start_step, history = 0, []
@@ -307,6 +332,9 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         "resumed_from_step": start_step,
         "loss_history": history,
         "labels": labels.to_json(),
+        "training_data": config.get("training_data", "splits"),
+        "init_from": init_from,
+        "feedback": feedback,
         "hyperparameters": hp.model_dump(),
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
