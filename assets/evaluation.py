@@ -19,7 +19,7 @@ from sap_llm_core.evaluation.plots import markdown_image
 from sap_llm_core.evaluation.report import METRICS_FILE, REPORT_FILE, EvaluationReport, table
 from sap_llm_core.evaluation.tracking import log_evaluation
 from sap_llm_core.settings import get_settings
-from sap_llm_core.training.data import SPLITS_ASSET, load_split
+from sap_llm_core.training.data import SPLITS_ASSET, load_split, seeded_sample
 
 _SETTINGS = get_settings()
 _EVAL = _SETTINGS.evaluation
@@ -54,7 +54,8 @@ def _evaluated(context: dg.AssetExecutionContext, model: str, mlflow: MLflowReso
 
 
 def _test_records(store: Any, limit: int) -> list:
-    return load_split(store, "test", limit or None)
+    """The test split, or a seeded sample of ``limit`` documents from all of it."""
+    return seeded_sample(load_split(store, "test"), limit)
 
 
 def _publish(

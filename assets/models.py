@@ -104,7 +104,8 @@ def _training_config(store_root: str, output_dir: str, hyperparameters: dict, re
 @dg.asset(
     group_name="models",
     code_version=VISION_ENCODER_CODE_VERSION,
-    deps=[dg.AssetKey(SPLITS_ASSET)],
+    # feedback_training_set: what a lora_retrain run (``training_data: feedback``) learns from.
+    deps=[dg.AssetKey(SPLITS_ASSET), dg.AssetKey("feedback_training_set")],
     kinds={"pytorch", "mlflow"},
     tags={"sap_llm/layer": "model"},
     description="Document type + subtype classification and BIO field detection over words + boxes: "

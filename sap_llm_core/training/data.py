@@ -8,6 +8,8 @@ training starts, so bad data fails fast with the record ids instead of mid-epoch
 
 from __future__ import annotations
 
+import hashlib
+
 from pydantic import ValidationError
 
 from sap_llm_core.schema import DOCUMENT_RECORD_SCHEMA, DocumentRecord
@@ -71,8 +73,6 @@ def load_split(store: ArtifactStore, split: str, limit: int | None = None) -> li
 
 def hash_split(record_id: str, fractions: tuple[float, float] = (0.70, 0.85)) -> str:
     """Deterministic split of an id by its hash: stable when documents are added or reordered."""
-    import hashlib
-
     bucket = int(hashlib.sha256(record_id.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
     return "train" if bucket < fractions[0] else "val" if bucket < fractions[1] else "test"
 
@@ -107,3 +107,11 @@ def write_hash_splits(store: ArtifactStore, records: list[DocumentRecord], sourc
     }
     store.write_manifest(SPLITS_ASSET, manifest)
     return manifest
+
+
+def seeded_sample(records: list[DocumentRecord], limit: int, seed: int = 0) -> list[DocumentRecord]:
+    """``limit`` records chosen by a seeded hash of their ids (all when ``limit`` is 0): the same
+    documents every run, and a fair mix of sources and types rather than the first ids in order."""
+    if not limit or limit >= len(records):
+        return records
+    return sorted(records, key=lambda r: hashlib.sha256(f"{seed}:{r.id}".encode()).hexdigest())[:limit]

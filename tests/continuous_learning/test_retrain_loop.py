@@ -186,7 +186,7 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
 
     # 4. the requested run: new adapter from v1 on exactly those corrections -> evaluation -> decision
     run_config = request.run_config
-    run_config["ops"]["vision_encoder"]["config"].update({**VISION_HP, "epochs": 2})
+    run_config["ops"]["vision_encoder"]["config"].update({**VISION_HP, "epochs": 3, "logging_steps": 1})
     retrain = _materialize(world, selection, run_config)
     metadata = retrain.asset_materializations_for_node("vision_encoder")[-1].metadata
     result = metadata["training_result"].value
@@ -203,7 +203,7 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
     assert v2.tags["promotion.reasons"] and v2.tags["promotion.compared_with"]
     assert float(v2.tags["feedback.to_decision_s"]) > 0
     decisions = retrain.asset_materializations_for_node("model_registry")[-1].metadata["details"].value
-    assert decisions["vision_encoder"]["version"] == "2"
+    assert str(decisions["vision_encoder"]["version"]) == "2"
 
     # 5. nothing new: the next tick requests nothing ----------------------------------------------
     again = sensor_module.pmg_feedback_sensor(
