@@ -134,7 +134,8 @@ def test_grpo_stage_on_top_of_reused_stages_logs_the_reward_and_resumes(resumed_
     assert stages["grpo"]["status"] == "resumed" and stages["grpo"]["resumed_from_step"] == 2
     assert stages["grpo"]["global_step"] == 4
     rewards = [r for _, r in result["grpo_reward_history"]]
-    assert rewards and all(0.0 <= r <= 1.0 for r in rewards)
+    # sampled routings parse and score (all-unparseable completions would give 0); tiny model: ~0.3-0.4
+    assert rewards and all(0.15 < r <= 1.0 for r in rewards), rewards
     assert reporter.metrics["grpo_reward"] == rewards
     assert _marker(out, "grpo")["history"] == result["grpo_reward_history"]
     _assert_quality_gates(result)
