@@ -25,6 +25,7 @@ from sap_llm_core.models.reasoning_engine.model import (
     build_tokenizer,
     expected_calibration_error,
     fit_temperature,
+    parse_routing,
     routing_reward,
 )
 from sap_llm_core.schema import DocumentRecord
@@ -170,3 +171,58 @@ def test_trainer_is_registered() -> None:
     from sap_llm_core.models.reasoning_engine.train import train
 
     assert get_trainer("reasoning_engine") is train
+
+
+def test_parse_routing_reads_the_json_and_the_model_form_and_nothing_else() -> None:
+    r = Routing("API_SALES_ORDER_SRV", "A_SalesOrder", "POST")
+    assert parse_routing(f" {r.text()} ") == r
+    assert (
+        parse_routing('{"endpoint": "API_SALES_ORDER_SRV", "entity": "A_SalesOrder", "method": "POST"}') == r
+    )
+    for bad in (
+        "",
+        "endpoint API_SALES_ORDER_SRV entity A_SalesOrder",  # cut short
+        f"{r.text()} plant",  # trailing words
+        "entity A_SalesOrder endpoint API_SALES_ORDER_SRV method POST",  # wrong order
+        '{"endpoint": "API_SALES_ORDER_SRV", "entity": "A_SalesOrder"}',
+        "{not json",
+    ):
+        assert parse_routing(bad) is None, bad
+
+
+def test_grpo_reward_function_scores_generated_routings_with_the_seed_weights(kb: KnowledgeBaseView) -> None:
+    """0.7 API + 0.2 business rules + 0.1 calibration on the routing a completion states, with the
+    confidence the policy gives it; the completion is what follows the forced ``endpoint``."""
+    from sap_llm_core.models.reasoning_engine.train import GRPO_FORCED_PREFIX, grpo_reward_function
+
+    prompt = RoutingExample("a", "PURCHASE_ORDER", "EN", {"x": 1}).prompt()
+    tokenizer = build_tokenizer([prompt] + [o.text() for o in kb.catalog])
+    scorer = Router(build_base_model(tokenizer, 32, 1, 2, seed=0), tokenizer, kb.catalog)
+    gold = Routing("API_PURCHASEORDER_PROCESS_SRV", "A_PurchaseOrder", "POST")
+    wrong_api = next(o for o in kb.catalog if o.endpoint != gold.endpoint)
+    confidence = scorer.probabilities([prompt])[0]
+    logged: dict[str, float] = {}
+
+    def words(r: Routing) -> str:
+        return r.text().removeprefix(GRPO_FORCED_PREFIX).strip()
+
+    completions = [
+        words(gold),
+        words(wrong_api),
+        "A_PurchaseOrder method POST plant",
+        "API_FAKE_SRV entity X method GET",
+    ]
+    rewards = grpo_reward_function(scorer, kb)(
+        prompts=[f"{prompt} {GRPO_FORCED_PREFIX}"] * 4,
+        completions=completions,
+        gold=[gold.as_dict()] * 4,
+        log_metric=lambda name, value: logged.__setitem__(name, value),
+        trainer_state=None,
+    )
+    c_gold = confidence[kb.catalog.index(gold)]
+    c_wrong = confidence[kb.catalog.index(wrong_api)]
+    assert rewards[0] == pytest.approx(0.7 + 0.2 + 0.1 * c_gold)
+    assert rewards[1] == pytest.approx(0.1 * (1 - c_wrong))
+    assert rewards[2] == 0.0  # not a routing
+    assert rewards[3] == pytest.approx(0.1)  # parsed, not in the KB: only "confident it is wrong"
+    assert logged == {"routing_parsed": 0.75, "routing_api_correct": 0.25}

@@ -126,6 +126,26 @@ def routing_reward(predicted: Routing, label: Routing, valid: bool, confidence: 
     return 0.7 * api_ok + 0.2 * rules_ok + 0.1 * calibration
 
 
+def parse_routing(completion: str) -> Routing | None:
+    """The routing a generated completion states: the routing JSON (``{"endpoint", "entity",
+    "method"}``) or the model's own ``endpoint X entity Y method Z`` form (its word-level vocabulary
+    has no JSON punctuation); ``None`` for anything else, trailing words included."""
+    text = completion.strip()
+    keys = ("endpoint", "entity", "method")
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        if isinstance(obj, dict) and all(isinstance(obj.get(k), str) and obj[k] for k in keys):
+            return Routing(obj["endpoint"], obj["entity"], obj["method"])
+        return None
+    words = text.split()
+    if len(words) != 6 or tuple(words[0::2]) != keys:
+        return None
+    return Routing(words[1], words[3], words[5])
+
+
 class Router:
     """A trained router: model (base + LoRA adapter merged or not), tokenizer, catalog, temperature."""
 
