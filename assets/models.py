@@ -28,7 +28,16 @@ REGISTERED_PREFIX = "sap_llm"
 VISION_ENCODER_TARGETS = {"type_accuracy": 0.95, "subtype_accuracy": 0.92, "field_f1": 0.94}
 
 
-class VisionEncoderConfig(dg.Config):
+class FeedbackRetrainConfig(dg.Config):
+    """``training_data``: "splits" trains from the base on the train split; "feedback" trains a new
+    adapter continuing from the parent (``init_from``, else the registry's champion, else its latest
+    version) on the feedback training set (corrections + replay). lora_retrain runs "feedback"."""
+
+    training_data: str = "splits"
+    init_from: str = ""
+
+
+class VisionEncoderConfig(FeedbackRetrainConfig):
     """Hyperparameters of the vision encoder; defaults from params.yaml ``models.vision_encoder``."""
 
     base_model: str = _VE.base_model
@@ -57,11 +66,6 @@ class VisionEncoderConfig(dg.Config):
     gradient_checkpointing: bool = _VE.gradient_checkpointing
     num_threads: int = _VE.num_threads
     resume: bool = True
-    # "splits": train from the base on the train split. "feedback": a new adapter continuing from the
-    # parent (``init_from``, else the registry's champion, else its latest version) on the feedback
-    # training set (corrections + replay); what lora_retrain runs.
-    training_data: str = "splits"
-    init_from: str = ""
     pod: K8sPodConfig = K8sPodConfig()
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -90,6 +94,23 @@ def parent_checkpoint(mlflow: MLflowResource, model: str, init_from: str) -> tup
     run_id = client.get_model_version(name, version).run_id
     # The registry's copy, not the local folder: a later run may have replaced that.
     return str(_download_checkpoint(run_id, mlflow)), str(version)
+
+
+def feedback_lineage(
+    context: dg.AssetExecutionContext,
+    config: FeedbackRetrainConfig,
+    mlflow: MLflowResource,
+    model: str,
+    train_config: dict[str, Any],
+) -> dict[str, str]:
+    """Point a feedback retrain at its parent; returns the lineage tags of the new version."""
+    lineage = {"trained_on": config.training_data}
+    if config.training_data == "feedback":
+        init_from, parent_version = parent_checkpoint(mlflow, model, config.init_from)
+        train_config.update(training_data="feedback", init_from=init_from)
+        lineage["parent_version"] = parent_version
+        context.log.info(f"feedback retrain of {model} from v{parent_version or '?'} ({init_from})")
+    return lineage
 
 
 def _training_config(store_root: str, output_dir: str, hyperparameters: dict, resume: bool) -> dict:
@@ -123,12 +144,7 @@ def vision_encoder(
     train_config = _training_config(
         store.root, store.url(VISION_ENCODER), config.hyperparameters(), config.resume
     )
-    lineage: dict[str, str] = {"trained_on": config.training_data}
-    if config.training_data == "feedback":
-        init_from, parent_version = parent_checkpoint(mlflow, VISION_ENCODER, config.init_from)
-        train_config.update(training_data="feedback", init_from=init_from)
-        lineage["parent_version"] = parent_version
-        context.log.info(f"feedback retrain of {VISION_ENCODER} from v{parent_version or '?'} ({init_from})")
+    lineage = feedback_lineage(context, config, mlflow, VISION_ENCODER, train_config)
     run = training_launcher.launch(
         context,
         VISION_ENCODER,
@@ -151,7 +167,7 @@ def vision_encoder(
                 "data_version.corpus_splits": splits_version,
                 "base_model": result.get("base_model", ""),
                 **lineage,
-                **_feedback_tags(result),
+                **feedback_tags(result),
                 **{f"metric.{k}": f"{metrics[k]:.4f}" for k in VISION_ENCODER_TARGETS if k in metrics},
             },
             description="vision_encoder: type/subtype classification + BIO field detection (LoRA adapter)",
@@ -178,9 +194,7 @@ def vision_encoder(
             **lineage,
         }
     )
-    if result.get("feedback"):
-        metadata["feedback_snapshot_root"] = result["feedback"]["snapshot_root"]
-        metadata["feedback_corrections"] = len(result["feedback"]["correction_ids"])
+    metadata.update(feedback_metadata(result))
     if registered is not None:
         metadata["mlflow_run_id"] = result["mlflow_run_id"]
         metadata["registered_model"] = registered.name
@@ -189,7 +203,17 @@ def vision_encoder(
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
 
 
-def _feedback_tags(result: dict[str, Any]) -> dict[str, str]:
+def feedback_metadata(result: dict[str, Any]) -> dict[str, Any]:
+    feedback = result.get("feedback") or {}
+    if not feedback:
+        return {}
+    return {
+        "feedback_snapshot_root": feedback["snapshot_root"],
+        "feedback_corrections": len(feedback["correction_ids"]),
+    }
+
+
+def feedback_tags(result: dict[str, Any]) -> dict[str, str]:
     """Which feedback a retrained version learnt from: the PMG snapshot and the corrections."""
     feedback = result.get("feedback") or {}
     if not feedback:

@@ -17,9 +17,13 @@ import dagster as dg
 
 from assets.models import (
     REGISTERED_PREFIX,
+    FeedbackRetrainConfig,
     _checkpoint_dir,
     _latest_result,
     _training_config,
+    feedback_lineage,
+    feedback_metadata,
+    feedback_tags,
     loss_and_weight_checks,
 )
 from orchestration.launchers import K8sPodConfig, TrainingLauncherResource
@@ -41,7 +45,7 @@ TARGETS = {
 }
 
 
-class ReasoningEngineConfig(dg.Config):
+class ReasoningEngineConfig(FeedbackRetrainConfig):
     """Hyperparameters of the router; defaults from params.yaml ``models.reasoning_engine``."""
 
     seed: int = _RE["seed"]
@@ -81,7 +85,7 @@ class ReasoningEngineConfig(dg.Config):
     pod: K8sPodConfig = K8sPodConfig()
 
     def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"resume", "pod"})
+        return self.model_dump(exclude={"resume", "pod", "training_data", "init_from"})
 
 
 def _meets(value: float, direction: str, threshold: float) -> bool:
@@ -99,7 +103,8 @@ def _metrics_table(metrics: dict[str, float]) -> str:
 @dg.asset(
     group_name="models",
     code_version=REASONING_ENGINE_CODE_VERSION,
-    deps=[dg.AssetKey(SPLITS_ASSET), dg.AssetKey(KB_INDEX_ASSET)],
+    # feedback_training_set: the routing corrections a lora_retrain run learns from.
+    deps=[dg.AssetKey(SPLITS_ASSET), dg.AssetKey(KB_INDEX_ASSET), dg.AssetKey("feedback_training_set")],
     kinds={"pytorch", "mlflow"},
     tags={"sap_llm/layer": "model"},
     description="SAP API routing: small Llama + LoRA (TRL SFT, then DPO), KB-constrained decoding over "
@@ -122,6 +127,7 @@ def reasoning_engine(
     train_config = _training_config(
         store.root, store.url(REASONING_ENGINE), config.hyperparameters(), config.resume
     )
+    lineage = feedback_lineage(context, config, mlflow, REASONING_ENGINE, train_config)
     run = training_launcher.launch(
         context,
         REASONING_ENGINE,
@@ -144,6 +150,8 @@ def reasoning_engine(
                 "data_version.corpus_splits": splits_version,
                 "data_version.kb_vector_index": index_version,
                 "base_model": result.get("base_model", ""),
+                **lineage,
+                **feedback_tags(result),
                 **{
                     f"metric.{k}": f"{metrics[k]:.4f}"
                     for k in (*TARGETS, "api_accuracy", "mean_reward")
@@ -156,9 +164,10 @@ def reasoning_engine(
         json.dumps(
             {
                 "code": REASONING_ENGINE_CODE_VERSION,
-                "data": splits_version,
+                "data": result.get("data_versions") or splits_version,
                 "kb": index_version,
                 "hp": config.hyperparameters(),
+                **lineage,
             },
             sort_keys=True,
         ).encode()
@@ -171,8 +180,10 @@ def reasoning_engine(
             "metrics": dg.MetadataValue.md(_metrics_table(metrics)),
             "data_version.corpus_splits": splits_version,
             "data_version.kb_vector_index": index_version,
+            **lineage,
         }
     )
+    metadata.update(feedback_metadata(result))
     png = Path(result.get("reliability_png", ""))
     if png.is_file():
         import base64

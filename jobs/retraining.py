@@ -12,7 +12,7 @@ _SETTINGS = get_settings().continuous_learning
 
 # Models whose asset can train a new adapter on the feedback training set, continuing from the
 # registry's champion (``training_data: feedback``).
-RETRAINABLE = ("vision_encoder",)
+RETRAINABLE = ("vision_encoder", "reasoning_engine")
 FEEDBACK_ASSETS = ("pmg_feedback", "feedback_training_set")
 
 lora_retrain = dg.define_asset_job(

@@ -147,7 +147,7 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
 
     # 2. corrections arrive in the PMG ------------------------------------------------------------
     train = load_split(store, "train")
-    injected = []
+    injected, injected_routing = [], []
     with world["resources"]["mongo"].pmg_database() as db:
         graph = ProcessMemoryGraph(db)
         for record in train[:3]:
@@ -167,9 +167,28 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
                 )
             )
 
+        # routing corrections: a reviewer names the API each document belongs to
+        from sap_llm_core.models.reasoning_engine.examples import kb_label
+        from sap_llm_core.models.reasoning_engine.train import load_kb
+
+        kb, _ = load_kb(store)
+        for record in [r for r in train[3:] if r.document_type in kb.mappings.document_types][:3]:
+            graph.add_document(record.id, record.document_type, record.language)
+            injected_routing.append(
+                graph.record_feedback(
+                    Feedback(
+                        document_id=record.id,
+                        kind=FeedbackKind.ROUTING_CORRECTION,
+                        routing=kb_label(kb, record.document_type).as_dict(),
+                    )
+                )
+            )
+
     # 3. the sensor asks for a retrain of that window ----------------------------------------------
     monkeypatch.setattr(
-        sensor_module, "_SETTINGS", ContinuousLearningSettings(thresholds={"vision_encoder": 3})
+        sensor_module,
+        "_SETTINGS",
+        ContinuousLearningSettings(thresholds={"vision_encoder": 3, "reasoning_engine": 3}),
     )
     mongo_only = {"mongo": world["resources"]["mongo"]}
     context = dg.build_sensor_context(instance=world["instance"], resources=mongo_only)
@@ -181,29 +200,42 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
         "feedback_training_set",
         "vision_encoder",
         "vision_encoder_evaluation",
+        "reasoning_engine",
+        "reasoning_engine_evaluation",
         "model_registry",
     }
 
     # 4. the requested run: new adapter from v1 on exactly those corrections -> evaluation -> decision
     run_config = request.run_config
     run_config["ops"]["vision_encoder"]["config"].update({**VISION_HP, "epochs": 3, "logging_steps": 1})
+    run_config["ops"]["reasoning_engine"]["config"].update({**ROUTER_HP, "sft_epochs": 3, "logging_steps": 1})
     retrain = _materialize(world, selection, run_config)
     metadata = retrain.asset_materializations_for_node("vision_encoder")[-1].metadata
     result = metadata["training_result"].value
     assert metadata["trained_on"].value == "feedback" and metadata["parent_version"].value == "1"
-    assert sorted(result["feedback"]["correction_ids"]) == sorted(injected)
+    assert sorted(result["feedback"]["correction_ids"]) == sorted(injected + injected_routing)
+    assert metadata["train_documents"].value == 3 + 3 * 4  # the corrected documents + replay
     assert result["init_from"] and _adapter_sha(metadata["checkpoint_dir"].value) != v1_sha
 
     v2 = client.get_model_version("sap_llm.vision_encoder", "2")
     snapshot = store.read_manifest("pmg_feedback")["snapshot_root"]
     assert v2.tags["parent_version"] == "1" and v2.tags["trained_on"] == "feedback"
-    assert v2.tags["feedback.corrections"] == "3" and v2.tags["feedback.snapshot_root"] == snapshot
+    assert v2.tags["feedback.corrections"] == "6" and v2.tags["feedback.snapshot_root"] == snapshot
     assert "eval.type_accuracy" in v2.tags  # evaluated on the held-out split
     assert v2.tags["promotion.decision"] in {"promoted", "rejected"}
     assert v2.tags["promotion.reasons"] and v2.tags["promotion.compared_with"]
     assert float(v2.tags["feedback.to_decision_s"]) > 0
+    # the router learnt from the routing corrections the same way
+    router = client.get_model_version("sap_llm.reasoning_engine", "2")
+    router_result = retrain.asset_materializations_for_node("reasoning_engine")[-1].metadata
+    assert sorted(router_result["training_result"].value["feedback"]["correction_ids"]) == sorted(
+        injected + injected_routing
+    )
+    assert router.tags["parent_version"] == "1" and router.tags["feedback.corrections"] == "6"
+    assert router.tags["promotion.decision"] in {"promoted", "rejected"} and "eval.ece" in router.tags
     decisions = retrain.asset_materializations_for_node("model_registry")[-1].metadata["details"].value
     assert str(decisions["vision_encoder"]["version"]) == "2"
+    assert str(decisions["reasoning_engine"]["version"]) == "2"
 
     # 5. nothing new: the next tick requests nothing ----------------------------------------------
     again = sensor_module.pmg_feedback_sensor(

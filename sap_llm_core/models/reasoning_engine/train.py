@@ -479,7 +479,11 @@ def _load_adapter_weights(model: Any, directory: Path) -> None:
 
 def train(config: dict[str, Any], reporter: Any, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """``callbacks``: extra ``transformers.TrainerCallback``s given to every TRL stage (tests use one
-    to interrupt a run)."""
+    to interrupt a run). ``training_data: feedback`` retrains the parent's adapter on corrections."""
+    if config.get("training_data", "splits") == "feedback":
+        from sap_llm_core.models.reasoning_engine.feedback import retrain_from_feedback
+
+        return retrain_from_feedback(config, reporter)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
