@@ -8,6 +8,7 @@ version with its ``eval.*`` figures. The end-to-end run also writes each documen
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,26 @@ def _publish(
     }
 
 
+def _evaluate_model(
+    context: dg.AssetExecutionContext,
+    config: ModelEvaluationConfig,
+    storage: StorageResource,
+    mlflow: MLflowResource,
+    model: str,
+    evaluate: Callable[..., EvaluationReport],
+) -> dg.MaterializeResult:
+    """The model asset's latest checkpoint scored on the test split against the model's targets."""
+    checkpoint, identity = _evaluated(context, model, mlflow)
+    report = evaluate(
+        checkpoint,
+        _test_records(storage.store(), config.max_documents),
+        _SETTINGS.registry.targets_for(model),
+        _EVAL.failure_examples,
+        context=identity,
+    )
+    return dg.MaterializeResult(metadata=_publish(context, report, storage, mlflow, model))
+
+
 @dg.asset(
     group_name="evaluation",
     code_version=CODE_VERSION,
@@ -112,15 +133,7 @@ def vision_encoder_evaluation(
 ) -> dg.MaterializeResult:
     from sap_llm_core.evaluation.vision import evaluate_vision
 
-    checkpoint, identity = _evaluated(context, "vision_encoder", mlflow)
-    report = evaluate_vision(
-        checkpoint,
-        _test_records(storage.store(), config.max_documents),
-        _SETTINGS.registry.targets_for("vision_encoder"),
-        _EVAL.failure_examples,
-        context=identity,
-    )
-    return dg.MaterializeResult(metadata=_publish(context, report, storage, mlflow, "vision_encoder"))
+    return _evaluate_model(context, config, storage, mlflow, "vision_encoder", evaluate_vision)
 
 
 @dg.asset(
@@ -139,16 +152,10 @@ def reasoning_engine_evaluation(
 ) -> dg.MaterializeResult:
     from sap_llm_core.evaluation.routing import RoutingService, evaluate_routing
 
-    store = storage.store()
-    checkpoint, identity = _evaluated(context, "reasoning_engine", mlflow)
-    report = evaluate_routing(
-        RoutingService(checkpoint, store),
-        _test_records(store, config.max_documents),
-        _SETTINGS.registry.targets_for("reasoning_engine"),
-        _EVAL.failure_examples,
-        context=identity,
-    )
-    return dg.MaterializeResult(metadata=_publish(context, report, storage, mlflow, "reasoning_engine"))
+    def evaluate(checkpoint: Path, *args: Any, **kwargs: Any) -> EvaluationReport:
+        return evaluate_routing(RoutingService(checkpoint, storage.store()), *args, **kwargs)
+
+    return _evaluate_model(context, config, storage, mlflow, "reasoning_engine", evaluate)
 
 
 @dg.asset(

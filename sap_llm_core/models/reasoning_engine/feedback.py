@@ -164,9 +164,11 @@ def retrain_from_feedback(config: dict[str, Any], reporter: Any) -> dict[str, An
     reliability_png(reliability, output_dir / "reliability.png", evaluation["ece"])
     metrics = {
         **evaluation,
+        "train_samples_per_second": len(train_ex) * hp["sft_epochs"] / training_seconds,
         "training_seconds": training_seconds,
         "train_documents": float(len(train_ex)),
         "corrected_documents": float(len(corrected)),
+        "catalog_size": float(len(kb.catalog)),
         "temperature": router.temperature,
         "loss_first": history[0][1] if history else float("nan"),
         "loss_last": history[-1][1] if history else float("nan"),
