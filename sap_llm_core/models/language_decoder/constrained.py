@@ -121,7 +121,11 @@ class DocumentAutomaton:
         self.program = build_program(schema)
         self.max_value_words = max_value_words
         self.max_items = max_items
-        parts = [escaped(w).encode() for w in words if w]
+        words = [w for w in words if w]
+        parts = [escaped(w).encode() for w in words]
+        # A word whose JSON form differs from the word (a quote, backslash or control character in it)
+        # is never copied: the byte walk could not tell its escaped quote from the closing one.
+        self.blocked = frozenset(i for i, w in enumerate(words) if escaped(w) != w)
         self.text = b" ".join(parts)
         self.word_of: list[int] = []
         self.word_ends: set[int] = set()
@@ -141,10 +145,20 @@ class DocumentAutomaton:
             if off in self.word_ends:
                 nxt_end = off
             self.end_after[off] = nxt_end
-        self.value_start = frozenset((s, i) for i, s in enumerate(starts))
+        self.value_start = frozenset((s, i) for i, s in enumerate(starts) if i not in self.blocked)
         self._cache: dict[tuple, dict[int, tuple]] = {}
         self._finish_cache: dict[tuple, dict[int, tuple]] = {}
+        self._min_finish_cache: dict[tuple, int] = {}
         self.start = self.enter(0, 0)
+        # The most one token can raise the bytes still needed to close the JSON: opening an item
+        # (all of its columns, null) or entering the longest word.
+        literal = sum(
+            len(ins.data) if isinstance(ins, _Lit) else sum(len(o) for o, _ in ins.options)
+            for ins in self.program
+            if isinstance(ins, _Lit | _Alt)
+        )
+        values = sum(isinstance(ins, _Val) for ins in self.program)
+        self.slack = literal + 4 * values + max((len(p) for p in parts), default=0) + 16
 
     # states ----------------------------------------------------------------------------------
     def enter(self, pc: int, items: int) -> tuple:
@@ -188,6 +202,8 @@ class DocumentAutomaton:
                 if p in self.word_ends and (p, start) not in self.value_start:
                     closable = True
                 if p < len(text) and self.word_of[p + 1] - start < limit:
+                    if p in self.word_ends and self.word_of[p + 1] in self.blocked:
+                        continue  # a run never extends into a word that cannot be copied
                     grouped.setdefault(text[p], set()).add((p + 1, start))
             for b, nxt_pos in grouped.items():
                 if b == QUOTE:
@@ -212,32 +228,15 @@ class DocumentAutomaton:
         self._cache[state] = out
         return out
 
-    def finish_transitions(self, state: tuple) -> dict[int, tuple]:
-        """The shortest way out: values become ``null`` or close at the next word end, lists close."""
-        cached = self._finish_cache.get(state)
-        if cached is not None:
-            return cached
-        full = self.transitions(state)
-        kind = state[0]
-        if kind == "V":
-            out = {ord("n"): full[ord("n")]}
-        elif kind == "S":
-            out = {QUOTE: full[QUOTE]} if QUOTE in full else {b: s for b, s in full.items() if b != ord(" ")}
-        elif kind == "A":
-            _, pc, off, alive, _items = state
-            end = len(self.program) - 1
-            options = self.program[pc].options
-            closing = [i for i in alive if options[i][1] == end]
-            # mid-way through ',{"col":' the list cannot close any more: finish that item (all null)
-            out = {b: s for b, s in full.items() if any(options[i][0][off] == b for i in closing)} or full
-        else:
-            out = full
-        self._finish_cache[state] = out
-        return out
-
     def min_finish_bytes(self, state: tuple) -> int:
         """Bytes needed to complete valid JSON from ``state`` on the shortest way (an upper bound on
         the tokens it takes, since every single byte is a token of the byte-level vocabulary)."""
+        cached = self._min_finish_cache.get(state)
+        if cached is None:
+            cached = self._min_finish_cache[state] = self._min_finish(state)
+        return cached
+
+    def _min_finish(self, state: tuple) -> int:
         count = 0
         while state[0] != "E":
             kind = state[0]
@@ -270,13 +269,16 @@ class DocumentAutomaton:
             state = nxt
         return state
 
-    def allowed_tokens(self, state: tuple, trie: VocabTrie, finishing: bool = False) -> list[int]:
-        """Token ids whose whole byte string the automaton accepts from ``state`` (on the shortest way
-        out when ``finishing``)."""
+    def allowed_tokens(self, state: tuple, trie: VocabTrie) -> list[int]:
+        """Token ids whose whole byte string the automaton accepts from ``state``."""
+        return [tid for tid, _ in self.allowed_moves(state, trie)]
+
+    def allowed_moves(self, state: tuple, trie: VocabTrie) -> list[tuple[int, tuple]]:
+        """``(token id, state after it)`` for every token the automaton accepts from ``state``."""
         if state[0] == "E":
-            return [trie.eos_token_id]
-        moves = self.finish_transitions if finishing else self.transitions
-        allowed: list[int] = []
+            return [(trie.eos_token_id, state)]
+        moves = self.transitions
+        allowed: list[tuple[int, tuple]] = []
         stack = [(trie.root, state)]
         while stack:
             node, st = stack.pop()
@@ -286,18 +288,34 @@ class DocumentAutomaton:
                 if child is None:
                     continue
                 if child[1] >= 0:
-                    allowed.append(child[1])
+                    allowed.append((child[1], nxt))
                 if child[0]:
                     stack.append((child, nxt))
         return allowed
+
+    def within_budget(self, state: tuple, trie: VocabTrie, remaining: int) -> list[int]:
+        """Tokens after which valid JSON (and EOS) still fits in ``remaining`` tokens, this one included.
+
+        Looking one token ahead is what makes the guarantee hold: opening one more line item or
+        starting a long value raises the bytes needed to close the JSON by more than one step, so a
+        check on the current state alone can be overtaken. Along the shortest way out the need falls
+        by one byte (one single-byte token) per step, so this set is never empty while
+        ``min_finish_bytes(state) + 1 <= remaining``.
+        """
+        if state[0] == "E":
+            return [trie.eos_token_id]
+        return [
+            tid for tid, nxt in self.allowed_moves(state, trie) if self.min_finish_bytes(nxt) + 2 <= remaining
+        ]
 
 
 class ConstrainedJSONLogitsProcessor(LogitsProcessor):
     """Masks every token the row's :class:`DocumentAutomaton` rejects. One automaton per batch row;
     works with ``model.generate`` (greedy or sampling) and left-padded batches.
 
-    Given the generation's ``max_new_tokens``, a row switches to the shortest completion once that is
-    all that still fits, so even a cut-short generation ends as valid JSON."""
+    Given the generation's ``max_new_tokens``, a row near its budget may only take tokens after which
+    the JSON can still be closed in the tokens left, so even a cut-short generation ends as valid
+    JSON: at worst the shortest way out (nulls, closing brackets)."""
 
     def __init__(
         self,
@@ -308,7 +326,6 @@ class ConstrainedJSONLogitsProcessor(LogitsProcessor):
     ):
         self.automata = automata
         self.max_new_tokens = max_new_tokens
-        self.finishing = [False] * len(automata)
         self.trie = trie
         self.token_table = token_table
         self.states: list[tuple | None] = [a.start for a in automata]
@@ -336,16 +353,20 @@ class ConstrainedJSONLogitsProcessor(LogitsProcessor):
                 if self.trie.pad_token_id is not None:
                     mask[row, self.trie.pad_token_id] = 0.0
                 continue
-            if self.max_new_tokens is not None and not self.finishing[row]:
-                # +1 for EOS, +1 margin: past this point only the shortest completion still fits
-                remaining = self.max_new_tokens - generated
-                self.finishing[row] = automaton.min_finish_bytes(state) + 2 >= remaining
-            key = (state, self.finishing[row])
+            remaining = None if self.max_new_tokens is None else self.max_new_tokens - generated
+            # Far from the budget every accepted token is allowed; near it, only those after which the
+            # JSON can still be closed (see DocumentAutomaton.within_budget).
+            tight = remaining is not None and automaton.min_finish_bytes(state) + automaton.slack >= remaining
+            key = (state, remaining if tight else None)
             cache = self._allowed_cache[row]
             allowed = cache.get(key)
             if allowed is None:
-                ids = automaton.allowed_tokens(state, self.trie, finishing=self.finishing[row])
+                if tight:
+                    ids = automaton.within_budget(state, self.trie, remaining)
+                else:
+                    ids = automaton.allowed_tokens(state, self.trie)
                 allowed = torch.tensor(ids, dtype=torch.long)
-                cache[key] = allowed
+                if not tight:
+                    cache[key] = allowed
             mask[row, allowed] = 0.0
         return scores + mask
