@@ -16,6 +16,7 @@ from assets import (
     dataset,
     knowledge_base,
     models,
+    models_language,
     models_router,
     registry,
 )
@@ -27,6 +28,7 @@ defs = dg.Definitions.merge(
     dataset.defs,
     knowledge_base.defs,
     models.defs,
+    models_language.defs,
     models_router.defs,
     registry.defs,
     continuous_learning.defs,

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from transformers import (
-    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
@@ -27,11 +26,11 @@ from sap_llm_core.models.base_lm.formatting import (
     prompt_text,
 )
 from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
-from sap_llm_core.models.base_lm.tokenizer import token_bytes
-from sap_llm_core.models.language_decoder.constrained import (
-    ConstrainedJSONLogitsProcessor,
-    DocumentAutomaton,
-    VocabTrie,
+from sap_llm_core.models.language_decoder.tag_decoding import (
+    TaggedDocument,
+    TaggingLogitsProcessor,
+    greedy_decode,
+    parse_generated,
 )
 from sap_llm_core.models.lm_runtime import configure_threads
 from sap_llm_core.schema import DocumentRecord
@@ -76,28 +75,30 @@ def load_model(
 
 @dataclass
 class Extraction:
+    """One document's result: ``parsed`` is the ADC JSON (None when free decoding wrote malformed
+    tags), ``text`` that JSON as a string (or the raw output when malformed), ``raw`` the tagged text."""
+
     record_id: str
     text: str
     parsed: dict[str, Any] | None
     seconds: float
+    raw: str = ""
 
 
 class Extractor:
-    """Holds the model, tokenizer, vocabulary trie and schema; extracts one batch at a time."""
+    """Holds the model, tokenizer and schema; turns records into ADC JSON, constrained or free."""
 
     def __init__(
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         schema: ExtractionSchema,
-        max_new_tokens: int = 768,
+        max_new_tokens: int | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.schema = schema
-        self.trie = VocabTrie(tokenizer)
-        self.token_table = token_bytes(tokenizer)
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens = max_new_tokens  # free decoding only; None: the document's own length
 
     def type_schema(self, record: DocumentRecord) -> TypeSchema:
         schema = self.schema.types.get(record.document_type)
@@ -108,48 +109,48 @@ class Extractor:
             )
         return schema
 
-    def processor(
-        self, records: Sequence[DocumentRecord], max_new_tokens: int | None = None
-    ) -> ConstrainedJSONLogitsProcessor:
-        automata = [
-            DocumentAutomaton(self.type_schema(r), r.words, max_items=max(1, len(r.ocr_text.splitlines())))
-            for r in records
-        ]
-        return ConstrainedJSONLogitsProcessor(automata, self.trie, self.token_table, max_new_tokens)
+    def processor(self, records: Sequence[DocumentRecord]) -> TaggingLogitsProcessor:
+        """The constraint for a batch of records (also usable with ``model.generate``)."""
+        docs = [TaggedDocument(r, self.type_schema(r), self.tokenizer) for r in records]
+        return TaggingLogitsProcessor(docs, self.tokenizer.pad_token_id)
+
+    def _result(self, record: DocumentRecord, ids: Sequence[int], seconds: float) -> Extraction:
+        _, parsed = parse_generated(ids, self.tokenizer, self.type_schema(record))
+        raw = self.tokenizer.decode(ids, skip_special_tokens=False)
+        text = json.dumps(parsed, ensure_ascii=False) if parsed is not None else raw
+        return Extraction(record.id, text, parsed, seconds, raw)
 
     @torch.inference_mode()
-    def extract(
-        self, records: Sequence[DocumentRecord], constrained: bool = True, max_new_tokens: int | None = None
-    ) -> list[Extraction]:
+    def extract(self, records: Sequence[DocumentRecord], constrained: bool = True) -> list[Extraction]:
+        """ADC JSON per record. Constrained: one document at a time, forced tokens batched (see
+        ``greedy_decode``); free: one batched greedy ``generate`` for the baseline."""
+        if not records:
+            return []
+        if constrained:
+            results = []
+            for record in records:
+                started = time.perf_counter()
+                processor = self.processor([record])
+                prompt = self.tokenizer(prompt_text(record))["input_ids"]
+                ids = greedy_decode(self.model, prompt, processor)
+                results.append(self._result(record, ids, time.perf_counter() - started))
+            return results
         started = time.perf_counter()
         self.tokenizer.padding_side = "left"
         batch = self.tokenizer([prompt_text(r) for r in records], return_tensors="pt", padding=True)
-        max_new_tokens = max_new_tokens or self.max_new_tokens
-        processors = LogitsProcessorList()
-        if constrained:
-            processor = self.processor(records, max_new_tokens)
-            # the budget must at least fit the shortest valid JSON (all values null), else no guarantee
-            floor = max(a.min_finish_bytes(a.start) for a in processor.automata) + 8
-            max_new_tokens = processor.max_new_tokens = max(max_new_tokens, floor)
-            processors.append(processor)
+        budget = self.max_new_tokens or max(
+            TaggedDocument(r, self.type_schema(r), self.tokenizer).max_tokens for r in records
+        )
         out = self.model.generate(
             **batch,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=budget,
             do_sample=False,
-            logits_processor=processors,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
         )
         seconds = (time.perf_counter() - started) / len(records)
-        results = []
-        for record, row in zip(records, out[:, batch["input_ids"].shape[1] :], strict=True):
-            text = self.tokenizer.decode(row, skip_special_tokens=True)
-            try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError:
-                parsed = None
-            results.append(Extraction(record.id, text, parsed if isinstance(parsed, dict) else None, seconds))
-        return results
+        rows = out[:, batch["input_ids"].shape[1] :].tolist()
+        return [self._result(r, row, seconds) for r, row in zip(records, rows, strict=True)]
 
 
 # metrics ---------------------------------------------------------------------------------------
