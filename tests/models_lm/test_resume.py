@@ -42,7 +42,7 @@ def test_killed_pretraining_resumes_from_last_checkpoint(tmp_path, corpus_record
     resumed: list[int] = []
     result = pretrain(records, hp, tmp_path / "base", log_metric=lambda n, v, s: resumed.append(s))
     assert resumed == [5, 6, 7, 8]  # continued after the step-4 checkpoint, not from step 1
-    assert result["steps"] == 8
+    assert result["steps"] == 8 and result["resumed_from_step"] == 4
     history = json.loads((tmp_path / "base" / "loss_history.json").read_text())
     assert [h["step"] for h in history] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert (tmp_path / "base" / "model.safetensors").exists()

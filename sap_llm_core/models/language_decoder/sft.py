@@ -1,9 +1,11 @@
 """LoRA fine-tuning of the pre-trained base on prompt/completion pairs with TRL's ``SFTTrainer``.
 
-The prompt is the document type + OCR text, the completion the ADC JSON in schema order; the loss is
-on the completion only. Only the adapter is saved (``adapter_model.safetensors``), separate from the
-base weights. ``save_steps`` checkpoints let a killed run resume; a wall-clock budget stops training
-early on a slow machine (constant learning rate after warm-up, so an early stop is not mid-decay).
+The prompt is the document type, the completion the document's OCR text with field tags (see
+``base_lm.tagged``); the loss is on the completion only, weighted towards the tag decisions the
+constrained decoder asks of the model. Only the adapter is saved (``adapter_model.safetensors``),
+separate from the base weights. ``save_steps`` checkpoints let a killed run resume; a wall-clock budget
+stops training early on a slow machine (constant learning rate after warm-up, so an early stop is not
+mid-decay).
 """
 
 from __future__ import annotations
