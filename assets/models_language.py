@@ -66,6 +66,7 @@ class BaseLanguageModelConfig(dg.Config):
     max_length: int = _B["max_length"]
     batch_tokens: int = _B["batch_tokens"]
     learning_rate: float = _B["learning_rate"]
+    decision_loss_weight: float = _B["decision_loss_weight"]
     weight_decay: float = _B["weight_decay"]
     warmup_steps: int = _B["warmup_steps"]
     max_steps: int = _B["max_steps"]
@@ -92,13 +93,14 @@ class BaseLanguageModelConfig(dg.Config):
 
 
 class LanguageDecoderConfig(dg.Config):
-    """LoRA/SFT settings and the held-out evaluation; defaults from params.yaml ``models.language_decoder``."""
+    """LoRA/SFT settings and held-out evaluation; defaults from params.yaml ``models.language_decoder``."""
 
     lora_r: int = _D["lora_r"]
     lora_alpha: int = _D["lora_alpha"]
     lora_dropout: float = _D["lora_dropout"]
     lora_target_modules: list[str] = list(_D.get("lora_target_modules", _D["target_modules"]))
     learning_rate: float = _D["learning_rate"]
+    decision_loss_weight: float = _D["decision_loss_weight"]
     warmup_steps: int = _D["warmup_steps"]
     batch_size: int = _D["batch_size"]
     max_steps: int = _D["max_steps"]
@@ -112,6 +114,7 @@ class LanguageDecoderConfig(dg.Config):
     max_train_documents: int = _D.get("max_train_documents", 0)
     eval_documents: int = _D["eval_documents"]
     max_new_tokens: int = _D["max_new_tokens"]
+    prior_weight: float = _D.get("prior_weight", 2.0)
     resume: bool = True
     pod: K8sPodConfig = K8sPodConfig()
 
@@ -122,6 +125,7 @@ class LanguageDecoderConfig(dg.Config):
                 "max_train_documents",
                 "eval_documents",
                 "max_new_tokens",
+                "prior_weight",
                 "resume",
                 "pod",
             }
@@ -133,6 +137,7 @@ class LanguageDecoderConfig(dg.Config):
             "train_limit": self.max_train_documents or None,
             "eval_documents": self.eval_documents,
             "max_new_tokens": self.max_new_tokens,
+            "prior_weight": self.prior_weight,
         }
 
 
@@ -288,9 +293,7 @@ def language_decoder(
 
 
 # checks ------------------------------------------------------------------------------------------
-def _metrics_problems(
-    result: dict[str, Any], required: list[str], mlflow: MLflowResource
-) -> dict[str, Any]:
+def _metrics_problems(result: dict[str, Any], required: list[str], mlflow: MLflowResource) -> dict[str, Any]:
     """Required metrics missing or non-finite in the result, metrics.json, or the MLflow run."""
     metrics = result.get("metrics") or {}
     problems = [

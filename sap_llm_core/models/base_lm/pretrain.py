@@ -39,18 +39,18 @@ MetricHook = Callable[[str, float, int], None]
 class BaseLMHyperparameters:
     """Size and schedule of the base model; defaults are params.yaml ``models.base_language_model``."""
 
-    vocab_size: int = 4096
-    hidden_size: int = 192
-    num_layers: int = 4
+    vocab_size: int = 2048
+    hidden_size: int = 64
+    num_layers: int = 2
     num_heads: int = 4
-    intermediate_size: int = 512
+    intermediate_size: int = 192
     max_length: int = 1024
-    batch_tokens: int = 4096
-    learning_rate: float = 3e-3
+    batch_tokens: int = 2048
+    learning_rate: float = 1e-2
     decision_loss_weight: float = 10.0  # see decision_weights
     weight_decay: float = 0.01
     warmup_steps: int = 20
-    max_steps: int = 2000
+    max_steps: int = 3000
     max_train_seconds: float = 300.0
     save_steps: int = 50
     logging_steps: int = 10

@@ -26,6 +26,7 @@ from sap_llm_core.models.base_lm.formatting import (
     prompt_text,
 )
 from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
+from sap_llm_core.models.language_decoder.label_prior import LabelPrior
 from sap_llm_core.models.language_decoder.tag_decoding import (
     TaggedDocument,
     TaggingLogitsProcessor,
@@ -73,6 +74,16 @@ def load_model(
     return model, tokenizer, schema
 
 
+def load_extractor(base_dir: str | Path, adapter_dir: str | Path | None = None) -> Extractor:
+    """The extraction API: base (+ adapter, + its label prior when saved beside it) from local folders.
+
+    ``load_extractor(base, adapter).extract(records)`` returns one :class:`Extraction` per record with
+    ``parsed`` the ADC JSON; :func:`evaluate` scores a list of records against their ground truth."""
+    model, tokenizer, schema = load_model(base_dir, adapter_dir)
+    prior = LabelPrior.load(adapter_dir) if adapter_dir is not None else None
+    return Extractor(model, tokenizer, schema, prior=prior)
+
+
 @dataclass
 class Extraction:
     """One document's result: ``parsed`` is the ADC JSON (None when free decoding wrote malformed
@@ -94,11 +105,13 @@ class Extractor:
         tokenizer: PreTrainedTokenizerBase,
         schema: ExtractionSchema,
         max_new_tokens: int | None = None,
+        prior: LabelPrior | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.schema = schema
         self.max_new_tokens = max_new_tokens  # free decoding only; None: the document's own length
+        self.prior = prior  # fused at constrained tag decisions (see label_prior); None: the model alone
 
     def type_schema(self, record: DocumentRecord) -> TypeSchema:
         schema = self.schema.types.get(record.document_type)
@@ -112,7 +125,7 @@ class Extractor:
     def processor(self, records: Sequence[DocumentRecord]) -> TaggingLogitsProcessor:
         """The constraint for a batch of records (also usable with ``model.generate``)."""
         docs = [TaggedDocument(r, self.type_schema(r), self.tokenizer) for r in records]
-        return TaggingLogitsProcessor(docs, self.tokenizer.pad_token_id)
+        return TaggingLogitsProcessor(docs, self.tokenizer.pad_token_id, self.prior)
 
     def _result(self, record: DocumentRecord, ids: Sequence[int], seconds: float) -> Extraction:
         _, parsed = parse_generated(ids, self.tokenizer, self.type_schema(record))

@@ -39,12 +39,12 @@ class DecoderHyperparameters:
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     decision_loss_weight: float = 10.0  # see base_lm.pretrain.decision_weights
     warmup_steps: int = 5
     batch_size: int = 4
-    max_steps: int = 300
-    max_train_seconds: float = 120.0
+    max_steps: int = 1000
+    max_train_seconds: float = 90.0
     max_length: int = 1024
     save_steps: int = 25
     logging_steps: int = 5

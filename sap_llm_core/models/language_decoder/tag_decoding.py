@@ -28,6 +28,7 @@ from sap_llm_core.models.base_lm.tagged import (
     layout,
     spans_to_adc,
 )
+from sap_llm_core.models.language_decoder.label_prior import LabelPrior
 from sap_llm_core.schema import DocumentRecord
 
 
@@ -49,6 +50,12 @@ class TaggedDocument:
         self.column_tags = [vocab[column_tag(c)] for c in type_schema.columns if column_tag(c) in vocab]
         self.inside = vocab[INSIDE]
         self.eos = eos
+        self.doc_type = record.document_type
+        self.tag_names = {t: header_tag(k) for t, k in self.header_tags.items()}
+        self.tag_names.update(
+            {vocab[column_tag(c)]: column_tag(c) for c in type_schema.columns if column_tag(c) in vocab}
+        )
+        self.tag_names[self.inside] = INSIDE
         self.max_tokens = (
             sum(len(w) + len(s) + 1 for w, s in zip(self.word_ids, self.sep_ids, strict=True)) + 1
         )
@@ -68,8 +75,14 @@ class TaggingLogitsProcessor(LogitsProcessor):
     """Masks every token but the allowed ones, one :class:`TaggedDocument` per batch row; works with
     ``model.generate`` (greedy or sampling) on left-padded batches."""
 
-    def __init__(self, documents: Sequence[TaggedDocument], pad_token_id: int | None = None):
+    def __init__(
+        self,
+        documents: Sequence[TaggedDocument],
+        pad_token_id: int | None = None,
+        prior: LabelPrior | None = None,
+    ):
         self.documents = list(documents)
+        self.prior = prior
         self.rows = [_Row() if d.words else _Row(phase="E") for d in self.documents]
         self.pad_token_id = pad_token_id
         self.prompt_len: int | None = None
@@ -90,6 +103,15 @@ class TaggingLogitsProcessor(LogitsProcessor):
         if 0 < row.run < MAX_VALUE_WORDS:
             options.append(doc.inside)
         return options
+
+    def bias(self, index: int, allowed: Sequence[int]) -> list[float] | None:
+        """The label prior's log-probabilities of the allowed tags at a decision (None elsewhere)."""
+        row = self.rows[index]
+        if self.prior is None or row.phase != "D":
+            return None
+        doc = self.documents[index]
+        options = [doc.tag_names.get(t, "") for t in allowed]
+        return self.prior.log_probs(doc.doc_type, doc.words, row.word, options)
 
     def advance(self, index: int, token: int) -> None:
         doc, row = self.documents[index], self.rows[index]
@@ -130,7 +152,9 @@ class TaggingLogitsProcessor(LogitsProcessor):
             for token in input_ids[index, self.prompt_len + self.consumed[index] :].tolist():
                 self.advance(index, token)
             self.consumed[index] = generated
-            mask[index, self.allowed(index)] = 0.0
+            allowed = self.allowed(index)
+            bias = self.bias(index, allowed)
+            mask[index, allowed] = 0.0 if bias is None else torch.tensor(bias, dtype=mask.dtype)
         return scores + mask
 
     def word_tags(self, index: int, tokenizer: PreTrainedTokenizerBase) -> list[str]:
@@ -164,8 +188,11 @@ def greedy_decode(
             cache = out.past_key_values
             position += len(pending)
             pending = []
-            logits = out.logits[0, -1]
-            token = allowed[int(torch.argmax(logits[allowed]))]
+            scores = out.logits[0, -1, allowed].float()
+            bias = processor.bias(0, allowed)
+            if bias is not None:
+                scores = torch.log_softmax(scores, dim=-1) + torch.tensor(bias)
+            token = allowed[int(torch.argmax(scores))]
         pending.append(token)
         generated.append(token)
         processor.advance(0, token)

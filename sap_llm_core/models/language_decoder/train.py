@@ -7,7 +7,8 @@ Config keys: ``storage_root``, ``base_model_dir`` (default ``<root>/base_languag
 is never downloaded), ``output_dir`` (default ``<root>/language_decoder``), ``hyperparameters`` (see
 :class:`DecoderHyperparameters`), ``train_limit``, ``eval_documents`` (test documents scored, default
 40), ``eval_batch_size`` (free decoding), ``max_new_tokens`` (free decoding's budget; 0: each document's
-own length. Constrained decoding needs none: its length is the document's).
+own length. Constrained decoding needs none: its length is the document's), ``prior_weight`` (weight
+of the label prior fused at tag decisions, see ``label_prior``; 0 leaves the model alone).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, load_model, require_model_dir
+from sap_llm_core.models.base_lm.formatting import ExtractionSchema
+from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
+from sap_llm_core.models.language_decoder.extract import evaluate, load_extractor, require_model_dir
+from sap_llm_core.models.language_decoder.label_prior import LabelPrior
 from sap_llm_core.models.language_decoder.sft import CHECKPOINTS, DecoderHyperparameters, finetune
 from sap_llm_core.models.lm_data import data_version, extraction_records
 from sap_llm_core.models.lm_report import loss_plot, write_metrics
@@ -46,14 +50,22 @@ def evaluate_adapter(
 ) -> dict[str, Any]:
     """Held-out metrics for both decoding modes plus a few raw outputs for the report."""
     quiet_progress_bars()
-    model, tokenizer, schema = load_model(base_dir, adapter_dir)
-    extractor = Extractor(model, tokenizer, schema, max_new_tokens=max_new_tokens or None)
+    extractor = load_extractor(base_dir, adapter_dir)
+    extractor.max_new_tokens = max_new_tokens or None
+    prior = extractor.prior
     metrics: dict[str, float] = {}
     examples: dict[str, list] = {}
-    for constrained, prefix in ((False, "unconstrained"), (True, "constrained")):
+    # free decoding, the model alone under the constraint, and the decoder as shipped (model + prior)
+    for constrained, use_prior, prefix in (
+        (False, False, "unconstrained"),
+        (True, False, "constrained_lm_only"),
+        (True, True, "constrained"),
+    ):
+        extractor.prior = prior if use_prior else None
         ev = evaluate(extractor, records, constrained=constrained, batch_size=batch_size)
         metrics.update(ev.metrics(prefix))
         examples[prefix] = ev.examples
+    extractor.prior = prior
     return {"metrics": metrics, "examples": examples}
 
 
@@ -73,6 +85,8 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
     if config.get("resume", True) is False:
         shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
     result = finetune(train_records, base_dir, hp, output_dir, log_metric=reporter.log_metric)
+    schema = ExtractionSchema.from_json(json.loads((base_dir / SCHEMA_FILE).read_text()))
+    LabelPrior.fit(train_records, schema, weight=float(config.get("prior_weight", 2.0))).save(output_dir)
     evaluation = evaluate_adapter(
         base_dir,
         output_dir,
