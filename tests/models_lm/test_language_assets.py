@@ -23,12 +23,12 @@ pytestmark = pytest.mark.timeout(900)  # two trainings + decoding on 2 (often sh
 
 TINY_BASE = {
     "vocab_size": 1024,
-    "hidden_size": 96,
+    "hidden_size": 64,
     "num_layers": 2,
     "num_heads": 4,
-    "intermediate_size": 256,
+    "intermediate_size": 192,
     "batch_tokens": 2048,
-    "learning_rate": 0.004,
+    "learning_rate": 0.01,
     "warmup_steps": 5,
     "max_steps": 400,
     "max_train_seconds": 30,

@@ -15,14 +15,15 @@ def predict_held_out_batch(
 ) -> dict[str, Any]:
     """``passed`` when every constrained output parses, is schema-compliant and copies every value
     from its document; the figures and the first output go into the check's metadata."""
-    from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, load_model
+    from sap_llm_core.models.language_decoder.extract import evaluate, load_extractor
     from sap_llm_core.models.lm_data import extraction_records
 
-    model, tokenizer, schema = load_model(base_dir, adapter_dir)
-    records = [r for r in extraction_records(store, "test") if r.document_type in schema.types][:documents]
+    extractor = load_extractor(base_dir, adapter_dir)
+    known = extractor.schema.types
+    records = [r for r in extraction_records(store, "test") if r.document_type in known][:documents]
     if not records:
         return {"passed": False, "problem": "no held-out test document of a type the model knows"}
-    ev = evaluate(Extractor(model, tokenizer, schema), records, constrained=True, batch_size=len(records))
+    ev = evaluate(extractor, records, constrained=True)
     metrics = ev.metrics("batch")
     passed = (
         metrics["batch/valid_json"] == 1.0
