@@ -59,6 +59,22 @@ def loss_plot(
     return path, f"![{title}](data:image/png;base64,{data})"
 
 
+def windowed_history(history: Sequence[Mapping[str, Any]], windows: int = 8) -> list[list[float]]:
+    """``[[step, mean loss], ...]`` over ``windows`` consecutive groups of logged points: what the run
+    reports for the loss-decreased check, which compares the first and last point. A fine-tune that
+    starts from a base already trained on the same text moves its loss little, and single logged
+    points are noisy enough to hide that; window means are not."""
+    points = [(int(h["step"]), float(h["loss"])) for h in history if math.isfinite(float(h["loss"]))]
+    if not points:
+        return []
+    size = max(1, math.ceil(len(points) / windows))
+    out = []
+    for start in range(0, len(points), size):
+        chunk = points[start : start + size]
+        out.append([chunk[-1][0], sum(loss for _, loss in chunk) / len(chunk)])
+    return out
+
+
 def loss_decreased(history: Sequence[Mapping[str, Any]]) -> tuple[bool, float, float]:
     """Compare the mean of the first and last quarter of logged losses (robust to one noisy step)."""
     losses = [float(h["loss"]) for h in history if math.isfinite(float(h["loss"]))]

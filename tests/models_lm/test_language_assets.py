@@ -39,7 +39,7 @@ TINY_BASE = {
 TINY_DECODER = {
     "batch_size": 2,
     "max_steps": 400,
-    "max_train_seconds": 10,
+    "max_train_seconds": 20,
     "save_steps": 20,
     "logging_steps": 2,
     "num_threads": 1,

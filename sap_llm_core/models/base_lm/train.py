@@ -18,7 +18,7 @@ import torch
 from sap_llm_core.models.base_lm.formatting import ExtractionSchema, pretraining_text
 from sap_llm_core.models.base_lm.pretrain import STATE_DIR, BaseLMHyperparameters, pretrain
 from sap_llm_core.models.lm_data import data_version, extraction_records
-from sap_llm_core.models.lm_report import loss_plot, write_metrics
+from sap_llm_core.models.lm_report import loss_plot, windowed_history, write_metrics
 from sap_llm_core.models.lm_runtime import quiet_progress_bars
 from sap_llm_core.settings import get_settings
 from sap_llm_core.storage import ArtifactStore
@@ -112,7 +112,7 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         "checkpoint_dir": str(output_dir),
         "output_dir": str(output_dir),
         "base_model": str(init_from or "embedded"),
-        "loss_history": [[h["step"], h["loss"]] for h in history],
+        "loss_history": windowed_history(history),
         "data_versions": versions,
         "data_version": versions["corpus_splits"],
     }

@@ -25,7 +25,7 @@ from sap_llm_core.models.language_decoder.extract import evaluate, load_extracto
 from sap_llm_core.models.language_decoder.label_prior import LabelPrior
 from sap_llm_core.models.language_decoder.sft import CHECKPOINTS, DecoderHyperparameters, finetune
 from sap_llm_core.models.lm_data import data_version, extraction_records
-from sap_llm_core.models.lm_report import loss_plot, write_metrics
+from sap_llm_core.models.lm_report import loss_plot, windowed_history, write_metrics
 from sap_llm_core.models.lm_runtime import quiet_progress_bars
 from sap_llm_core.settings import get_settings
 from sap_llm_core.storage import ArtifactStore
@@ -116,7 +116,7 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         "output_dir": str(output_dir),
         "base_model": str(base_dir),
         "resumed_from": result["resumed_from"],
-        "loss_history": [[h["step"], h["loss"]] for h in history],
+        "loss_history": windowed_history(history),
         "data_versions": versions,
         "data_version": versions["corpus_splits"],
     }
