@@ -70,7 +70,7 @@ def main() -> None:
     import torch
 
     from sap_llm_core.models.base_lm.train import train as train_base
-    from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, load_model
+    from sap_llm_core.models.language_decoder.extract import evaluate, load_extractor
     from sap_llm_core.models.language_decoder.train import train as train_decoder
     from sap_llm_core.models.lm_data import extraction_records
     from sap_llm_core.storage import ArtifactStore
@@ -97,12 +97,25 @@ def main() -> None:
         hp_dec = {
             k: v
             for k, v in decoder_params.items()
-            if k not in {"max_train_documents", "eval_documents", "lora_target_modules", "max_new_tokens"}
+            if k
+            not in {
+                "max_train_documents",
+                "eval_documents",
+                "lora_target_modules",
+                "max_new_tokens",
+                "prior_weight",
+            }
         }
         hp_dec["target_modules"] = decoder_params["lora_target_modules"]
         started = time.perf_counter()
         decoder = train_decoder(
-            {"storage_root": root, "hyperparameters": hp_dec, "eval_documents": args.eval}, LogReporter()
+            {
+                "storage_root": root,
+                "hyperparameters": hp_dec,
+                "eval_documents": args.eval,
+                "prior_weight": decoder_params.get("prior_weight", 2.0),
+            },
+            LogReporter(),
         )
         decoder_seconds = time.perf_counter() - started
         bm, dm = base["metrics"], decoder["metrics"]
@@ -118,17 +131,22 @@ def main() -> None:
             "language_decoder_steps": dm["steps"],
             "language_decoder_samples_per_s": dm["train_samples_per_second"],
         }
-    model, tokenizer, schema = load_model(base_dir, decoder_dir)
-    extractor = Extractor(model, tokenizer, schema)
+    extractor = load_extractor(base_dir, decoder_dir)
     records = extraction_records(ArtifactStore(root), "test")[: args.eval]
     evaluation_file = decoder_dir / "evaluation.json"
     if evaluation_file.exists() and "training" in report:  # measured right after training, same docs
         metrics = json.loads(evaluation_file.read_text())["metrics"]
     else:
-        metrics = {}
-        for constrained, name in ((False, "unconstrained"), (True, "constrained")):
+        metrics, prior = {}, extractor.prior
+        for constrained, use_prior, name in (
+            (False, False, "unconstrained"),
+            (True, False, "constrained_lm_only"),
+            (True, True, "constrained"),
+        ):
+            extractor.prior = prior if use_prior else None
             metrics.update(evaluate(extractor, records, constrained=constrained).metrics(name))
-    quality: dict[str, dict] = {"constrained": {}, "unconstrained": {}}
+        extractor.prior = prior
+    quality: dict[str, dict] = {"constrained": {}, "constrained_lm_only": {}, "unconstrained": {}}
     for key, value in metrics.items():
         mode, name = key.split("/", 1)
         quality[mode][name] = round(value, 4)
@@ -147,6 +165,7 @@ def main() -> None:
     report["quality"] = quality
     report["f1"] = {
         "constrained": quality["constrained"]["field_f1"],
+        "constrained_lm_only": quality["constrained_lm_only"]["field_f1"],
         "unconstrained": quality["unconstrained"]["field_f1"],
     }
     report["load_average_at_end"] = os.getloadavg()
