@@ -23,14 +23,6 @@ def write_metrics(output_dir: str | Path, metrics: Mapping[str, Any]) -> Path:
     return path
 
 
-def metrics_markdown(metrics: Mapping[str, Any]) -> str:
-    rows = ["| metric | value |", "|---|---|"]
-    for name, value in sorted(metrics.items()):
-        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        rows.append(f"| {name} | {shown} |")
-    return "\n".join(rows)
-
-
 def loss_plot(
     history: Sequence[Mapping[str, Any]], title: str, output_dir: str | Path | None
 ) -> tuple[Path | None, str]:
@@ -73,21 +65,3 @@ def windowed_history(history: Sequence[Mapping[str, Any]], windows: int = 8) -> 
         chunk = points[start : start + size]
         out.append([chunk[-1][0], sum(loss for _, loss in chunk) / len(chunk)])
     return out
-
-
-def loss_decreased(history: Sequence[Mapping[str, Any]]) -> tuple[bool, float, float]:
-    """Compare the mean of the first and last quarter of logged losses (robust to one noisy step)."""
-    losses = [float(h["loss"]) for h in history if math.isfinite(float(h["loss"]))]
-    if len(losses) < 2:
-        return False, math.nan, math.nan
-    k = max(1, len(losses) // 4)
-    first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
-    return last < first, first, last
-
-
-def nonfinite_tensors(weights_file: str | Path) -> list[str]:
-    """Names of tensors holding NaN or inf in a safetensors file."""
-    import torch
-    from safetensors.torch import load_file
-
-    return [name for name, t in load_file(str(weights_file)).items() if not bool(torch.isfinite(t).all())]
