@@ -67,7 +67,7 @@ class _Row:
     offset: int = 0  # tokens of the current word (then of its separator) already written
     phase: str = "W"  # W: writing the word, D: tag decision, S: writing the separator, E: done
     run: int = 0  # words in the value being extended (0: the previous word has no tag)
-    used_header: set[int] = field(default_factory=set)
+    used_header: set[str] = field(default_factory=set)  # header keys already tagged (each once)
     tags: list[int | None] = field(default_factory=list)
 
 
