@@ -15,7 +15,7 @@ from assets import models_language
 from orchestration.launchers import TrainingLauncherResource
 from orchestration.resources import MLflowResource, StorageResource
 from sap_llm_core.models.base_lm.pretrain import BaseLMHyperparameters, build_model
-from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, load_model
+from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, load_extractor, load_model
 from sap_llm_core.models.lm_data import extraction_records
 from sap_llm_core.storage import ArtifactStore
 
@@ -127,3 +127,15 @@ def test_fine_tuned_model_extracts_better_than_an_untrained_one(materialized):
     assert trained["t/schema_compliance"] == untrained["r/schema_compliance"] == 1.0
     assert trained["t/hallucination_rate"] == 0.0
     assert trained["t/field_f1"] > untrained["r/field_f1"]
+
+
+def test_the_extraction_api_loads_the_shipped_decoder(materialized):
+    """What the evaluation assets call: the adapter folder alone names its base; the label prior
+    saved beside the adapter is fused; outputs are parsed ADC JSON per record."""
+    _, root, _ = materialized
+    extractor = load_extractor(None, Path(root) / "language_decoder")
+    assert extractor.prior is not None
+    records = extraction_records(ArtifactStore(root), "test", 3)
+    results = extractor.extract(records, constrained=True)
+    assert [r.record_id for r in results] == [r.id for r in records]
+    assert all(isinstance(r.parsed, dict) and set(r.parsed) == {"header", "line_items"} for r in results)

@@ -74,11 +74,21 @@ def load_model(
     return model, tokenizer, schema
 
 
-def load_extractor(base_dir: str | Path, adapter_dir: str | Path | None = None) -> Extractor:
+def load_extractor(base_dir: str | Path | None, adapter_dir: str | Path | None = None) -> Extractor:
     """The extraction API: base (+ adapter, + its label prior when saved beside it) from local folders.
 
     ``load_extractor(base, adapter).extract(records)`` returns one :class:`Extraction` per record with
-    ``parsed`` the ADC JSON; :func:`evaluate` scores a list of records against their ground truth."""
+    ``parsed`` the ADC JSON; :func:`evaluate` scores a list of records against their ground truth.
+    ``base_dir=None`` takes the base the adapter was trained on (``base_model_dir.txt`` beside it)."""
+    if base_dir is None:
+        if adapter_dir is None:
+            raise ValueError("load_extractor needs a base folder, an adapter folder, or both")
+        pointer = Path(adapter_dir) / "base_model_dir.txt"
+        if not pointer.is_file():
+            raise MissingWeightsError(
+                f"no base_model_dir.txt in {Path(adapter_dir).resolve()}: pass base_dir"
+            )
+        base_dir = pointer.read_text().strip()
     model, tokenizer, schema = load_model(base_dir, adapter_dir)
     prior = LabelPrior.load(adapter_dir) if adapter_dir is not None else None
     return Extractor(model, tokenizer, schema, prior=prior)
