@@ -287,7 +287,7 @@ def language_decoder(
         mlflow,
         training_launcher,
         "language_decoder: LoRA adapter, OCR text -> ADC JSON (constrained decoding)",
-        [*headline, "train_seconds", "steps"],
+        [*headline, "constrained_lm_only/field_f1", "train_seconds", "steps"],
         DECODER_TARGETS,
     )
 
