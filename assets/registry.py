@@ -16,7 +16,7 @@ from sap_llm_core.registry.policy import decide
 from sap_llm_core.settings import get_settings
 
 _REGISTRY = get_settings().registry
-MODELS = ("vision_encoder", "reasoning_engine")  # language_decoder joins when its decoder passes its checks
+MODELS = ("vision_encoder", "language_decoder", "reasoning_engine")
 
 
 @dg.asset(

@@ -17,6 +17,7 @@ from assets import (
     evaluation,
     knowledge_base,
     models,
+    models_language,
     models_router,
     registry,
 )
@@ -28,6 +29,7 @@ defs = dg.Definitions.merge(
     dataset.defs,
     knowledge_base.defs,
     models.defs,
+    models_language.defs,
     models_router.defs,
     evaluation.defs,
     registry.defs,

@@ -25,6 +25,7 @@ from orchestration.launchers.k8s_pod import (
     pod_training_config,
     training_command,
 )
+from orchestration.launchers.pipes_reader import WholeLineTempFileMessageReader
 from sap_llm_core.settings import PROJECT_ROOT
 
 
@@ -69,7 +70,10 @@ class TrainingLauncherResource(dg.ConfigurableResource):
             config_path = Path(tmp) / "config.json"
             config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
             command = [self.python, "-m", "sap_llm_core.training", model, "--config", str(config_path)]
-            return dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT)).run(
+            client = dg.PipesSubprocessClient(
+                cwd=str(PROJECT_ROOT), message_reader=WholeLineTempFileMessageReader()
+            )
+            return client.run(
                 context=context,
                 command=command,
                 env={"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1", **env},

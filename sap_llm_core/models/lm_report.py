@@ -23,14 +23,6 @@ def write_metrics(output_dir: str | Path, metrics: Mapping[str, Any]) -> Path:
     return path
 
 
-def metrics_markdown(metrics: Mapping[str, Any]) -> str:
-    rows = ["| metric | value |", "|---|---|"]
-    for name, value in sorted(metrics.items()):
-        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        rows.append(f"| {name} | {shown} |")
-    return "\n".join(rows)
-
-
 def loss_plot(
     history: Sequence[Mapping[str, Any]], title: str, output_dir: str | Path | None
 ) -> tuple[Path | None, str]:
@@ -59,19 +51,17 @@ def loss_plot(
     return path, f"![{title}](data:image/png;base64,{data})"
 
 
-def loss_decreased(history: Sequence[Mapping[str, Any]]) -> tuple[bool, float, float]:
-    """Compare the mean of the first and last quarter of logged losses (robust to one noisy step)."""
-    losses = [float(h["loss"]) for h in history if math.isfinite(float(h["loss"]))]
-    if len(losses) < 2:
-        return False, math.nan, math.nan
-    k = max(1, len(losses) // 4)
-    first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
-    return last < first, first, last
-
-
-def nonfinite_tensors(weights_file: str | Path) -> list[str]:
-    """Names of tensors holding NaN or inf in a safetensors file."""
-    import torch
-    from safetensors.torch import load_file
-
-    return [name for name, t in load_file(str(weights_file)).items() if not bool(torch.isfinite(t).all())]
+def windowed_history(history: Sequence[Mapping[str, Any]], windows: int = 8) -> list[list[float]]:
+    """``[[step, mean loss], ...]`` over ``windows`` consecutive groups of logged points: what the run
+    reports for the loss-decreased check, which compares the first and last point. A fine-tune that
+    starts from a base already trained on the same text moves its loss little, and single logged
+    points are noisy enough to hide that; window means are not."""
+    points = [(int(h["step"]), float(h["loss"])) for h in history if math.isfinite(float(h["loss"]))]
+    if not points:
+        return []
+    size = max(1, math.ceil(len(points) / windows))
+    out = []
+    for start in range(0, len(points), size):
+        chunk = points[start : start + size]
+        out.append([chunk[-1][0], sum(loss for _, loss in chunk) / len(chunk)])
+    return out

@@ -1,10 +1,9 @@
 """The text format shared by pre-training, fine-tuning and constrained decoding.
 
-Pre-training sees exactly the text the extraction task produces (prompt + ADC JSON completion), so the
-base model already knows the layout of the task when LoRA fine-tuning starts: a randomly initialised
-model barely learns through LoRA alone. The completion is compact JSON (no spaces after separators)
-with keys in a per-type canonical order (:class:`ExtractionSchema`), because the constrained decoder
-forces that same order and the model should see at training time what it is made to write later.
+Pre-training sees exactly the text the extraction task produces (prompt + tagged-document completion,
+see ``tagged``), so the base model already knows the task when LoRA fine-tuning starts: a randomly
+initialised model barely learns through LoRA alone. :class:`ExtractionSchema` fixes each type's keys
+and their order, which the ADC JSON assembled from the tags follows.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from sap_llm_core.models.base_lm.tagged import layout, tagged_text, value_spans, word_tags
 from sap_llm_core.schema import DocumentRecord
 
 PROMPT_HEADER = "document_type: "
-PROMPT_SUFFIX = "\nJSON:\n"
 
 
 def adc_json(record: DocumentRecord) -> dict[str, Any] | None:
@@ -42,16 +41,10 @@ def adc_json(record: DocumentRecord) -> dict[str, Any] | None:
     return None
 
 
-def document_text(record: DocumentRecord) -> str:
-    """OCR lines when they hold exactly the words (keeps the layout); otherwise the words, spaced."""
-    if record.ocr_text.split() == list(record.words):
-        return "\n".join(" ".join(line.split()) for line in record.ocr_text.splitlines() if line.strip())
-    return " ".join(record.words)
-
-
 def prompt_text(record: DocumentRecord) -> str:
-    """Document type + OCR words; ends on a newline so no token merges across the completion boundary."""
-    return f"{PROMPT_HEADER}{record.document_type}\n{document_text(record)}{PROMPT_SUFFIX}"
+    """The document type; the completion re-writes the document (see ``tagged``), so the prompt needs
+    nothing else. Ends on a newline so no token merges across the completion boundary."""
+    return f"{PROMPT_HEADER}{record.document_type}\n"
 
 
 @dataclass
@@ -105,12 +98,14 @@ class ExtractionSchema:
 
 
 def completion_text(record: DocumentRecord, schema: ExtractionSchema) -> str | None:
-    """The ADC JSON as the model writes it: schema key order, missing keys as null, compact."""
+    """The document's OCR text with a field tag after every value word (see ``tagged``); None when the
+    record has no ADC ground truth of a known type."""
     adc = adc_json(record)
     type_schema = schema.types.get(record.document_type)
     if adc is None or type_schema is None:
         return None
-    return render_adc(adc, type_schema)
+    spans = value_spans(record, adc, type_schema)
+    return tagged_text(record, word_tags(len(layout(record)), spans))
 
 
 def render_adc(adc: dict[str, Any], type_schema: TypeSchema) -> str:
@@ -120,6 +115,8 @@ def render_adc(adc: dict[str, Any], type_schema: TypeSchema) -> str:
 
 
 def pretraining_text(record: DocumentRecord, schema: ExtractionSchema) -> str:
-    """Prompt + completion: the document followed by its JSON, or the document alone if it has none."""
+    """Prompt + completion: the tagged document, or the plain document if it has no ground truth."""
     completion = completion_text(record, schema)
-    return prompt_text(record) + (completion if completion is not None else "")
+    if completion is None:
+        completion = tagged_text(record, [""] * len(layout(record)))
+    return prompt_text(record) + completion

@@ -9,7 +9,7 @@ Byte-level: every string is representable, nothing becomes ``<unk>``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -20,8 +20,11 @@ SPECIAL_TOKENS = [PAD, BOS, EOS]
 JSON_PUNCT = r'[{}\[\]:,"]+'
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """Train BPE on ``texts``; BOS is prepended by the post-processor, EOS is the end of a sample."""
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, tags: Sequence[str] = ()
+) -> PreTrainedTokenizerFast:
+    """Train BPE on ``texts``; BOS is prepended by the post-processor, EOS is the end of a sample.
+    ``tags`` (the field tags of the tagged completion) become single special tokens, never split."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
@@ -34,7 +37,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=[*SPECIAL_TOKENS, *tags],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -43,7 +46,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
         single=f"{BOS} $A", special_tokens=[(BOS, tok.token_to_id(BOS))]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, padding_side="right"
+        tokenizer_object=tok,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        additional_special_tokens=list(tags),
+        padding_side="right",
     )
 
 

@@ -9,15 +9,16 @@ model folder name under ``base_models_dir``).
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from sap_llm_core.models.base_lm.formatting import ExtractionSchema, pretraining_text
-from sap_llm_core.models.base_lm.pretrain import BaseLMHyperparameters, pretrain
+from sap_llm_core.models.base_lm.pretrain import STATE_DIR, BaseLMHyperparameters, pretrain
 from sap_llm_core.models.lm_data import data_version, extraction_records
-from sap_llm_core.models.lm_report import loss_plot, write_metrics
+from sap_llm_core.models.lm_report import loss_plot, windowed_history, write_metrics
 from sap_llm_core.models.lm_runtime import quiet_progress_bars
 from sap_llm_core.settings import get_settings
 from sap_llm_core.storage import ArtifactStore
@@ -83,6 +84,8 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         reporter.log_dataset_versions(versions)
     reporter.log_params({"model": MODEL, "train_documents": len(train_records), **vars(hp)})
 
+    if config.get("resume", True) is False:
+        shutil.rmtree(output_dir / STATE_DIR, ignore_errors=True)
     result = pretrain(train_records, hp, output_dir, log_metric=reporter.log_metric, init_from=init_from)
     history = result["history"]
     val_loss = validation_loss(output_dir, val_records)
@@ -95,16 +98,21 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         "steps": float(result["steps"]),
         "train_seconds": result["train_seconds"],
         "train_tokens_per_second": result["tokens_per_second"],
+        "train_samples_per_second": result["samples_per_second"],
         "train_documents": float(result["samples"]),
         "truncated_documents": float(result["truncated_samples"]),
         "parameters": float(result["parameters"]),
+        "vocab_size": float(result["vocab_size"]),
+        "resumed_from_step": float(result["resumed_from_step"]),
     }
     write_metrics(output_dir, metrics)
     loss_plot(history, f"{MODEL} training loss", output_dir)
     return {
         "metrics": metrics,
         "checkpoint_dir": str(output_dir),
-        "loss_history": history,
+        "output_dir": str(output_dir),
+        "base_model": str(init_from or "embedded"),
+        "loss_history": windowed_history(history),
         "data_versions": versions,
         "data_version": versions["corpus_splits"],
     }

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from transformers import (
-    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
@@ -27,11 +26,12 @@ from sap_llm_core.models.base_lm.formatting import (
     prompt_text,
 )
 from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
-from sap_llm_core.models.base_lm.tokenizer import token_bytes
-from sap_llm_core.models.language_decoder.constrained import (
-    ConstrainedJSONLogitsProcessor,
-    DocumentAutomaton,
-    VocabTrie,
+from sap_llm_core.models.language_decoder.label_prior import LabelPrior
+from sap_llm_core.models.language_decoder.tag_decoding import (
+    TaggedDocument,
+    TaggingLogitsProcessor,
+    greedy_decode,
+    parse_generated,
 )
 from sap_llm_core.models.lm_runtime import configure_threads
 from sap_llm_core.schema import DocumentRecord
@@ -74,30 +74,54 @@ def load_model(
     return model, tokenizer, schema
 
 
+def load_extractor(base_dir: str | Path | None, adapter_dir: str | Path | None = None) -> Extractor:
+    """The extraction API: base (+ adapter, + its label prior when saved beside it) from local folders.
+
+    ``load_extractor(base, adapter).extract(records)`` returns one :class:`Extraction` per record with
+    ``parsed`` the ADC JSON; :func:`evaluate` scores a list of records against their ground truth.
+    ``base_dir=None`` takes the base the adapter was trained on (``base_model_dir.txt`` beside it)."""
+    if base_dir is None:
+        if adapter_dir is None:
+            raise ValueError("load_extractor needs a base folder, an adapter folder, or both")
+        pointer = Path(adapter_dir) / "base_model_dir.txt"
+        if not pointer.is_file():
+            raise MissingWeightsError(
+                f"no base_model_dir.txt in {Path(adapter_dir).resolve()}: pass base_dir"
+            )
+        base_dir = pointer.read_text().strip()
+    model, tokenizer, schema = load_model(base_dir, adapter_dir)
+    prior = LabelPrior.load(adapter_dir) if adapter_dir is not None else None
+    return Extractor(model, tokenizer, schema, prior=prior)
+
+
 @dataclass
 class Extraction:
+    """One document's result: ``parsed`` is the ADC JSON (None when free decoding wrote malformed
+    tags), ``text`` that JSON as a string (or the raw output when malformed), ``raw`` the tagged text."""
+
     record_id: str
     text: str
     parsed: dict[str, Any] | None
     seconds: float
+    raw: str = ""
 
 
 class Extractor:
-    """Holds the model, tokenizer, vocabulary trie and schema; extracts one batch at a time."""
+    """Holds the model, tokenizer and schema; turns records into ADC JSON, constrained or free."""
 
     def __init__(
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         schema: ExtractionSchema,
-        max_new_tokens: int = 768,
+        max_new_tokens: int | None = None,
+        prior: LabelPrior | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.schema = schema
-        self.trie = VocabTrie(tokenizer)
-        self.token_table = token_bytes(tokenizer)
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens = max_new_tokens  # free decoding only; None: the document's own length
+        self.prior = prior  # fused at constrained tag decisions (see label_prior); None: the model alone
 
     def type_schema(self, record: DocumentRecord) -> TypeSchema:
         schema = self.schema.types.get(record.document_type)
@@ -108,48 +132,48 @@ class Extractor:
             )
         return schema
 
-    def processor(
-        self, records: Sequence[DocumentRecord], max_new_tokens: int | None = None
-    ) -> ConstrainedJSONLogitsProcessor:
-        automata = [
-            DocumentAutomaton(self.type_schema(r), r.words, max_items=max(1, len(r.ocr_text.splitlines())))
-            for r in records
-        ]
-        return ConstrainedJSONLogitsProcessor(automata, self.trie, self.token_table, max_new_tokens)
+    def processor(self, records: Sequence[DocumentRecord]) -> TaggingLogitsProcessor:
+        """The constraint for a batch of records (also usable with ``model.generate``)."""
+        docs = [TaggedDocument(r, self.type_schema(r), self.tokenizer) for r in records]
+        return TaggingLogitsProcessor(docs, self.tokenizer.pad_token_id, self.prior)
+
+    def _result(self, record: DocumentRecord, ids: Sequence[int], seconds: float) -> Extraction:
+        _, parsed = parse_generated(ids, self.tokenizer, self.type_schema(record))
+        raw = self.tokenizer.decode(ids, skip_special_tokens=False)
+        text = json.dumps(parsed, ensure_ascii=False) if parsed is not None else raw
+        return Extraction(record.id, text, parsed, seconds, raw)
 
     @torch.inference_mode()
-    def extract(
-        self, records: Sequence[DocumentRecord], constrained: bool = True, max_new_tokens: int | None = None
-    ) -> list[Extraction]:
+    def extract(self, records: Sequence[DocumentRecord], constrained: bool = True) -> list[Extraction]:
+        """ADC JSON per record. Constrained: one document at a time, forced tokens batched (see
+        ``greedy_decode``); free: one batched greedy ``generate`` for the baseline."""
+        if not records:
+            return []
+        if constrained:
+            results = []
+            for record in records:
+                started = time.perf_counter()
+                processor = self.processor([record])
+                prompt = self.tokenizer(prompt_text(record))["input_ids"]
+                ids = greedy_decode(self.model, prompt, processor)
+                results.append(self._result(record, ids, time.perf_counter() - started))
+            return results
         started = time.perf_counter()
         self.tokenizer.padding_side = "left"
         batch = self.tokenizer([prompt_text(r) for r in records], return_tensors="pt", padding=True)
-        max_new_tokens = max_new_tokens or self.max_new_tokens
-        processors = LogitsProcessorList()
-        if constrained:
-            processor = self.processor(records, max_new_tokens)
-            # the budget must at least fit the shortest valid JSON (all values null), else no guarantee
-            floor = max(a.min_finish_bytes(a.start) for a in processor.automata) + 8
-            max_new_tokens = processor.max_new_tokens = max(max_new_tokens, floor)
-            processors.append(processor)
+        budget = self.max_new_tokens or max(
+            TaggedDocument(r, self.type_schema(r), self.tokenizer).max_tokens for r in records
+        )
         out = self.model.generate(
             **batch,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=budget,
             do_sample=False,
-            logits_processor=processors,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
         )
         seconds = (time.perf_counter() - started) / len(records)
-        results = []
-        for record, row in zip(records, out[:, batch["input_ids"].shape[1] :], strict=True):
-            text = self.tokenizer.decode(row, skip_special_tokens=True)
-            try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError:
-                parsed = None
-            results.append(Extraction(record.id, text, parsed if isinstance(parsed, dict) else None, seconds))
-        return results
+        rows = out[:, batch["input_ids"].shape[1] :].tolist()
+        return [self._result(r, row, seconds) for r, row in zip(records, rows, strict=True)]
 
 
 # metrics ---------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """LoRA fine-tuning of the pre-trained base on prompt/completion pairs with TRL's ``SFTTrainer``.
 
-The prompt is the document type + OCR text, the completion the ADC JSON in schema order; the loss is
-on the completion only. Only the adapter is saved (``adapter_model.safetensors``), separate from the
-base weights. ``save_steps`` checkpoints let a killed run resume; a wall-clock budget stops training
-early on a slow machine (constant learning rate after warm-up, so an early stop is not mid-decay).
+The prompt is the document type, the completion the document's OCR text with field tags (see
+``base_lm.tagged``); the loss is on the completion only, weighted towards the tag decisions the
+constrained decoder asks of the model. Only the adapter is saved (``adapter_model.safetensors``),
+separate from the base weights. ``save_steps`` checkpoints let a killed run resume; a wall-clock budget
+stops training early on a slow machine (constant learning rate after warm-up, so an early stop is not
+mid-decay).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from sap_llm_core.models.base_lm.formatting import ExtractionSchema, completion_text, prompt_text
-from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
+from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE, decision_weights, weighted_loss
+from sap_llm_core.models.base_lm.tagged import tag_tokens
 from sap_llm_core.models.lm_runtime import configure_threads, quiet_progress_bars
 from sap_llm_core.schema import DocumentRecord
 
@@ -36,11 +39,12 @@ class DecoderHyperparameters:
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
+    decision_loss_weight: float = 10.0  # see base_lm.pretrain.decision_weights
     warmup_steps: int = 5
     batch_size: int = 4
-    max_steps: int = 300
-    max_train_seconds: float = 120.0
+    max_steps: int = 1000
+    max_train_seconds: float = 90.0
     max_length: int = 1024
     save_steps: int = 25
     logging_steps: int = 5
@@ -85,6 +89,24 @@ class MetricForwarder(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.log_metric and logs and "loss" in logs:
             self.log_metric("language_decoder/train_loss", float(logs["loss"]), state.global_step)
+
+
+def _decision_weighted(base: type, tokenizer: Any, schema: ExtractionSchema, weight: float) -> type:
+    """``SFTTrainer`` with the completion loss weighted towards the extraction decisions (see
+    :func:`~sap_llm_core.models.base_lm.pretrain.decision_weights`); the prompt stays masked."""
+    tag_ids = set(tokenizer.convert_tokens_to_ids(tag_tokens(schema.types)))
+    separator_ids = {tokenizer.eos_token_id, *tokenizer(" \n", add_special_tokens=False)["input_ids"]}
+
+    class DecisionWeightedSFTTrainer(base):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs["labels"]
+            forward = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
+            outputs = model(**forward, use_cache=False)
+            weights = decision_weights(inputs["input_ids"], labels, tag_ids, separator_ids, weight)
+            loss = weighted_loss(outputs.logits, labels, weights)
+            return (loss, outputs) if return_outputs else loss
+
+    return DecisionWeightedSFTTrainer
 
 
 def sft_examples(records: list[DocumentRecord], schema: ExtractionSchema) -> list[dict[str, str]]:
@@ -158,7 +180,7 @@ def finetune(
         dataset_num_proc=None,
     )
     budget = TimeBudget(hp.max_train_seconds)
-    trainer = SFTTrainer(
+    trainer = _decision_weighted(SFTTrainer, tokenizer, schema, hp.decision_loss_weight)(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(examples),

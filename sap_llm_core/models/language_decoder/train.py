@@ -6,21 +6,26 @@ unconstrained and constrained, so the metrics the run reports are the measured h
 Config keys: ``storage_root``, ``base_model_dir`` (default ``<root>/base_language_model``; a hub name
 is never downloaded), ``output_dir`` (default ``<root>/language_decoder``), ``hyperparameters`` (see
 :class:`DecoderHyperparameters`), ``train_limit``, ``eval_documents`` (test documents scored, default
-40), ``eval_batch_size``, ``max_new_tokens`` (generation budget; constrained decoding always closes
-the JSON within it).
+40), ``eval_batch_size`` (free decoding), ``max_new_tokens`` (free decoding's budget; 0: each document's
+own length. Constrained decoding needs none: its length is the document's), ``prior_weight`` (weight
+of the label prior fused at tag decisions, see ``label_prior``; 0 leaves the model alone).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
-from sap_llm_core.models.language_decoder.extract import Extractor, evaluate, load_model, require_model_dir
-from sap_llm_core.models.language_decoder.sft import DecoderHyperparameters, finetune
+from sap_llm_core.models.base_lm.formatting import ExtractionSchema
+from sap_llm_core.models.base_lm.pretrain import SCHEMA_FILE
+from sap_llm_core.models.language_decoder.extract import evaluate, load_extractor, require_model_dir
+from sap_llm_core.models.language_decoder.label_prior import LabelPrior
+from sap_llm_core.models.language_decoder.sft import CHECKPOINTS, DecoderHyperparameters, finetune
 from sap_llm_core.models.lm_data import data_version, extraction_records
-from sap_llm_core.models.lm_report import loss_plot, write_metrics
+from sap_llm_core.models.lm_report import loss_plot, windowed_history, write_metrics
 from sap_llm_core.models.lm_runtime import quiet_progress_bars
 from sap_llm_core.settings import get_settings
 from sap_llm_core.storage import ArtifactStore
@@ -40,19 +45,27 @@ def evaluate_adapter(
     base_dir: str | Path,
     adapter_dir: str | Path,
     records: list,
-    batch_size: int = 1,
-    max_new_tokens: int = 768,
+    batch_size: int = 8,
+    max_new_tokens: int = 0,
 ) -> dict[str, Any]:
     """Held-out metrics for both decoding modes plus a few raw outputs for the report."""
     quiet_progress_bars()
-    model, tokenizer, schema = load_model(base_dir, adapter_dir)
-    extractor = Extractor(model, tokenizer, schema, max_new_tokens=max_new_tokens)
+    extractor = load_extractor(base_dir, adapter_dir)
+    extractor.max_new_tokens = max_new_tokens or None
+    prior = extractor.prior
     metrics: dict[str, float] = {}
     examples: dict[str, list] = {}
-    for constrained, prefix in ((False, "unconstrained"), (True, "constrained")):
+    # free decoding, the model alone under the constraint, and the decoder as shipped (model + prior)
+    for constrained, use_prior, prefix in (
+        (False, False, "unconstrained"),
+        (True, False, "constrained_lm_only"),
+        (True, True, "constrained"),
+    ):
+        extractor.prior = prior if use_prior else None
         ev = evaluate(extractor, records, constrained=constrained, batch_size=batch_size)
         metrics.update(ev.metrics(prefix))
         examples[prefix] = ev.examples
+    extractor.prior = prior
     return {"metrics": metrics, "examples": examples}
 
 
@@ -69,13 +82,17 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         reporter.log_dataset_versions(versions)
     reporter.log_params({"model": MODEL, "train_documents": len(train_records), **vars(hp)})
 
+    if config.get("resume", True) is False:
+        shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
     result = finetune(train_records, base_dir, hp, output_dir, log_metric=reporter.log_metric)
+    schema = ExtractionSchema.from_json(json.loads((base_dir / SCHEMA_FILE).read_text()))
+    LabelPrior.fit(train_records, schema, weight=float(config.get("prior_weight", 2.0))).save(output_dir)
     evaluation = evaluate_adapter(
         base_dir,
         output_dir,
         test_records,
-        int(config.get("eval_batch_size", 1)),
-        int(config.get("max_new_tokens", 768)),
+        int(config.get("eval_batch_size", 8)),
+        int(config.get("max_new_tokens", 0)),
     )
     for name, value in evaluation["metrics"].items():
         reporter.log_metric(name, value, result["steps"])
@@ -96,8 +113,10 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
     return {
         "metrics": metrics,
         "checkpoint_dir": str(output_dir),
+        "output_dir": str(output_dir),
         "base_model": str(base_dir),
-        "loss_history": history,
+        "resumed_from": result["resumed_from"],
+        "loss_history": windowed_history(history),
         "data_versions": versions,
         "data_version": versions["corpus_splits"],
     }
