@@ -40,6 +40,8 @@ class EndToEndConfig(dg.Config):
     touchless_confidence: float = _EVAL.touchless_confidence
     compute: str = _EVAL.compute
     hourly_rate_usd: float = _EVAL.rate
+    # Extraction stage: the language decoder (ADC JSON, constrained) or the vision encoder's fields.
+    extractor: str = _EVAL.extractor
 
 
 def _evaluated(context: dg.AssetExecutionContext, model: str, mlflow: MLflowResource) -> tuple[Path, dict]:
@@ -161,8 +163,39 @@ def reasoning_engine_evaluation(
 @dg.asset(
     group_name="evaluation",
     code_version=CODE_VERSION,
+    deps=[dg.AssetKey("language_decoder"), dg.AssetKey("base_language_model"), dg.AssetKey(SPLITS_ASSET)],
+    kinds={"pytorch", "mlflow"},
+    description="language_decoder on held-out documents, constrained and free decoding side by side: "
+    "schema compliance, field F1, hallucinated values, latency; per type, language and field.",
+)
+def language_decoder_evaluation(
+    context: dg.AssetExecutionContext,
+    config: ModelEvaluationConfig,
+    storage: StorageResource,
+    mlflow: MLflowResource,
+) -> dg.MaterializeResult:
+    from sap_llm_core.evaluation.extraction import evaluate_extraction
+
+    def evaluate(adapter: Path, *args: Any, **kwargs: Any) -> EvaluationReport:
+        return evaluate_extraction(_language_extractor(context, mlflow, adapter), *args, **kwargs)
+
+    return _evaluate_model(context, config, storage, mlflow, "language_decoder", evaluate)
+
+
+def _language_extractor(context: dg.AssetExecutionContext, mlflow: MLflowResource, adapter: Path) -> Any:
+    """The decoder's adapter on the base it was trained on (the base asset's latest checkpoint)."""
+    from sap_llm_core.models.language_decoder.extract import load_extractor
+
+    base = _checkpoint_dir(_latest_result(context, "base_language_model"), mlflow)
+    return load_extractor(base, adapter)
+
+
+@dg.asset(
+    group_name="evaluation",
+    code_version=CODE_VERSION,
     deps=[
         dg.AssetKey("vision_encoder"),
+        dg.AssetKey("language_decoder"),
         dg.AssetKey("reasoning_engine"),
         dg.AssetKey("business_rules"),
         dg.AssetKey("kb_vector_index"),
@@ -183,6 +216,7 @@ def end_to_end_evaluation(
     from sap_llm_core.evaluation.end_to_end import (
         PipelineModels,
         evaluate_end_to_end,
+        language_extractor,
         vision_extractor,
     )
     from sap_llm_core.evaluation.pmg_trail import record_trails
@@ -196,20 +230,29 @@ def end_to_end_evaluation(
     store = storage.store()
     vision_checkpoint, vision_identity = _evaluated(context, "vision_encoder", mlflow)
     router_checkpoint, router_identity = _evaluated(context, "reasoning_engine", mlflow)
-    schema = ExtractionSchema.from_records(load_split(store, "train"))
     versions = {
         **vision_identity,
         **router_identity,
-        "extraction_model": f"vision_encoder v{vision_identity['vision_encoder.registered_version']}",
         "reasoning_engine": f"reasoning_engine v{router_identity['reasoning_engine.registered_version']}",
     }
+    if config.extractor == "language_decoder":
+        adapter, decoder_identity = _evaluated(context, "language_decoder", mlflow)
+        decoder = _language_extractor(context, mlflow, adapter)
+        schema, extract = decoder.schema, language_extractor(decoder)
+        versions.update(decoder_identity)
+        version = decoder_identity["language_decoder.registered_version"]
+    else:
+        schema = ExtractionSchema.from_records(load_split(store, "train"))
+        extract = vision_extractor(schema)
+        version = vision_identity["vision_encoder.registered_version"]
+    versions["extraction_model"] = f"{config.extractor} v{version}"
     models = PipelineModels(
         classifier=VisionClassifier(vision_checkpoint),
         router=RoutingService(router_checkpoint, store),
         rules=load_business_rules(store) if store.exists(RULES_ASSET, "rules.json") else load_rules(),
         schema=schema,
-        extract=vision_extractor(schema),
-        extractor_name="vision_encoder field entities",
+        extract=extract,
+        extractor_name=config.extractor,
         versions=versions,
     )
     records = _test_records(store, config.max_documents)
@@ -314,7 +357,12 @@ def _has_extraction(graph, document_id: str) -> bool:
         return False
 
 
-_ASSETS = [vision_encoder_evaluation, reasoning_engine_evaluation, end_to_end_evaluation]
+_ASSETS = [
+    vision_encoder_evaluation,
+    language_decoder_evaluation,
+    reasoning_engine_evaluation,
+    end_to_end_evaluation,
+]
 defs = dg.Definitions(
     assets=_ASSETS,
     asset_checks=[check for asset in _ASSETS for check in report_checks(asset)] + [end_to_end_trails_in_pmg],

@@ -18,6 +18,8 @@ class EvaluationSettings(BaseModel):
     # A document goes straight through only if the classifier and the router are at least this sure,
     # the extraction passes the quality check and no blocking business rule fails.
     touchless_confidence: float = Field(0.8, ge=0, le=1)
+    # The pipeline's extraction stage: the language decoder's ADC JSON, or the vision encoder's fields.
+    extractor: Literal["language_decoder", "vision_encoder"] = "language_decoder"
     compute: Literal["cpu", "gpu"] = "cpu"
     hourly_rate_usd: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.10, "gpu": 2.50})
     failure_examples: int = Field(5, ge=0)

@@ -89,6 +89,17 @@ def vision_extractor(schema: ExtractionSchema) -> Extract:
     return extract
 
 
+def language_extractor(decoder: Any) -> Extract:
+    """The language decoder's constrained ADC JSON (a type it has no schema for: nothing extracted)."""
+
+    def extract(record: DocumentRecord, tags: list[str]) -> dict[str, Any]:
+        if record.document_type not in decoder.schema.types:
+            return {"header": {}, "line_items": []}
+        return decoder.extract([record], constrained=True)[0].parsed or {"header": {}, "line_items": []}
+
+    return extract
+
+
 @dataclass
 class PipelineModels:
     classifier: VisionClassifier

@@ -111,7 +111,7 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
             "ops": {
                 "vision_encoder": {"config": VISION_HP},
                 "reasoning_engine": {"config": ROUTER_HP},
-                "end_to_end_evaluation": {"config": {"max_documents": 24}},
+                "end_to_end_evaluation": {"config": {"max_documents": 24, "extractor": "vision_encoder"}},
             }
         },
     )

@@ -57,6 +57,7 @@ def materialized(splits_root, tmp_path_factory):
     mlflow = MLflowResource(
         tracking_uri=f"sqlite:///{home / 'mlflow.db'}", artifact_root=str(home / "mlflow-artifacts")
     )
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         [
             models_language.base_language_model,
@@ -75,12 +76,13 @@ def materialized(splits_root, tmp_path_factory):
             }
         },
         raise_on_error=False,
+        instance=instance,
     )
-    return result, root, mlflow
+    return result, root, mlflow, instance
 
 
 def test_assets_materialise_and_every_check_passes(materialized):
-    result, root, _ = materialized
+    result, root, _, _ = materialized
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert len(evaluations) == len(models_language.defs.asset_checks) == 8
@@ -94,7 +96,7 @@ def test_assets_materialise_and_every_check_passes(materialized):
 
 
 def test_metadata_and_registry_hold_the_held_out_metrics(materialized):
-    result, root, mlflow = materialized
+    result, root, mlflow, _ = materialized
     meta = result.asset_materializations_for_node("language_decoder")[0].metadata
     assert meta["constrained/schema_compliance"].value == 1.0
     assert meta["constrained/hallucination_rate"].value == 0.0
@@ -117,7 +119,7 @@ def test_metadata_and_registry_hold_the_held_out_metrics(materialized):
 def test_fine_tuned_model_extracts_better_than_an_untrained_one(materialized):
     """Learned behaviour on held-out documents: the same constrained decoder with random weights
     picks spans by chance; the trained model must recover more fields exactly."""
-    _, root, _ = materialized
+    _, root, _, _ = materialized
     store = ArtifactStore(root)
     records = extraction_records(store, "test", 4)
     model, tokenizer, schema = load_model(Path(root) / "base_language_model", Path(root) / "language_decoder")
@@ -132,10 +134,39 @@ def test_fine_tuned_model_extracts_better_than_an_untrained_one(materialized):
 def test_the_extraction_api_loads_the_shipped_decoder(materialized):
     """What the evaluation assets call: the adapter folder alone names its base; the label prior
     saved beside the adapter is fused; outputs are parsed ADC JSON per record."""
-    _, root, _ = materialized
+    _, root, _, _ = materialized
     extractor = load_extractor(None, Path(root) / "language_decoder")
     assert extractor.prior is not None
     records = extraction_records(ArtifactStore(root), "test", 3)
     results = extractor.extract(records, constrained=True)
     assert [r.record_id for r in results] == [r.id for r in records]
     assert all(isinstance(r.parsed, dict) and set(r.parsed) == {"header", "line_items"} for r in results)
+
+
+def test_evaluation_reports_constrained_against_free_decoding(materialized):
+    """The evaluation asset reloads the registered adapter on its base and decodes held-out documents
+    both ways: the constraint's guarantees hold on every document, and the report and the model
+    version say so."""
+    from assets import evaluation
+
+    _, root, mlflow, instance = materialized
+    result = dg.materialize(
+        [asset := evaluation.language_decoder_evaluation, *evaluation.report_checks(asset)],
+        resources={"storage": StorageResource(root=root), "mlflow": mlflow},
+        run_config={"ops": {"language_decoder_evaluation": {"config": {"max_documents": 12}}}},
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["language_decoder_evaluation_report_written"]
+    report = json.loads((Path(root) / "language_decoder_evaluation" / "metrics.json").read_text())
+    metrics = report["metrics"]
+    assert metrics["test_documents"] >= 1
+    assert metrics["constrained/schema_compliance"] == 1.0 and metrics["constrained/valid_json"] == 1.0
+    assert metrics["constrained/hallucination_rate"] == 0.0
+    assert metrics["constrained/field_f1"] >= metrics["unconstrained/field_f1"]
+    markdown = (Path(root) / "language_decoder_evaluation" / "report.md").read_text()
+    assert "Constrained vs free decoding" in markdown and "| constrained/schema_compliance |" in markdown
+    version = mlflow.client().get_model_version_by_alias("sap_llm.language_decoder", "challenger")
+    assert float(version.tags["eval.constrained/schema_compliance"]) == 1.0
