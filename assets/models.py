@@ -36,6 +36,8 @@ class VisionEncoderConfig(dg.Config):
     seed: int = _VE.seed
     max_length: int = _VE.max_length
     max_subtokens_per_word: int = _VE.max_subtokens_per_word
+    layout_encoding: str = _VE.layout_encoding
+    word_shapes: bool = _VE.word_shapes
     epochs: float = _VE.epochs
     batch_size: int = _VE.batch_size
     learning_rate: float = _VE.learning_rate

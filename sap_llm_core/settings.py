@@ -98,6 +98,8 @@ class VisionEncoderSettings(BaseModel):
     seed: int = 42
     max_length: int = 192
     max_subtokens_per_word: int = 1
+    layout_encoding: Literal["table", "fourier"] = "table"
+    word_shapes: bool = False
     epochs: float = 2
     batch_size: int = 8
     learning_rate: float = 1e-3

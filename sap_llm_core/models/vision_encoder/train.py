@@ -166,6 +166,8 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         hp.lora_target_modules,
         gradient_checkpointing=hp.gradient_checkpointing,
         device_map=device_map,
+        layout_encoding=hp.layout_encoding,
+        word_shapes=hp.word_shapes,
     )
     adapter = TokenizerAdapter(tokenizer, hp.max_subtokens_per_word)
     items = [encode(r, adapter, labels, hp.max_length) for r in train_records]
@@ -186,7 +188,7 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
                 "lora"
                 if name.startswith("backbone.")
                 else "layout"
-                if name.startswith("layout.")
+                if name.startswith(("layout.", "shape."))
                 else "heads"
             )
             groups[key].append(param)
