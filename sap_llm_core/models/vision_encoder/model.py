@@ -256,9 +256,13 @@ def load(directory: str | Path, device: str = "cpu") -> tuple[VisionEncoder, Any
     base = AutoModel.from_pretrained(base_path, local_files_only=True, **_base_kwargs(meta["kind"]))
     backbone = PeftModel.from_pretrained(base, directory / ADAPTER_DIR)
     labels = LabelSpace(**meta["labels"])
-    # checkpoints from before layout_encoding existed used the per-coordinate tables
+    # checkpoints from before these options existed: per-coordinate tables, no word shapes
     model = VisionEncoder(
-        backbone, labels, meta["kind"], layout_encoding=meta.get("layout_encoding", "table")
+        backbone,
+        labels,
+        meta["kind"],
+        layout_encoding=meta.get("layout_encoding", "table"),
+        word_shapes=meta.get("word_shapes", False),
     )
     missing, unexpected = model.load_state_dict(load_file(directory / HEADS_FILE), strict=False)
     if unexpected or any(not k.startswith("backbone.") for k in missing):
