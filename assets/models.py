@@ -40,7 +40,6 @@ class VisionEncoderConfig(dg.Config):
     max_subtokens_per_word: int = _VE.max_subtokens_per_word
     layout_encoding: str = _VE.layout_encoding
     word_shapes: bool = _VE.word_shapes
-    subword_tail: int = _VE.subword_tail
     epochs: float = _VE.epochs
     batch_size: int = _VE.batch_size
     learning_rate: float = _VE.learning_rate

@@ -100,7 +100,6 @@ class VisionEncoderSettings(BaseModel):
     max_subtokens_per_word: int = 1
     layout_encoding: Literal["table", "fourier"] = "table"
     word_shapes: bool = False
-    subword_tail: int = 0
     epochs: float = 2
     batch_size: int = 8
     learning_rate: float = 1e-3

@@ -92,21 +92,12 @@ class TokenizerAdapter:
     def bpe(self) -> bool:
         return self.tokenizer.cls_token == "<s>"
 
-    def pieces(self, word: str) -> list[int]:
-        """All sub-token ids of the word."""
+    def word_ids(self, word: str) -> list[int]:
         if word not in self._cache:
             text = f" {word}" if self.bpe else word
             ids = self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(text))
-            self._cache[word] = ids or [self.tokenizer.unk_token_id]
+            self._cache[word] = (ids or [self.tokenizer.unk_token_id])[: self.max_subtokens_per_word]
         return self._cache[word]
-
-    def word_ids(self, word: str) -> list[int]:
-        """The sub-tokens that enter the sequence (at most ``max_subtokens_per_word``)."""
-        return self.pieces(word)[: self.max_subtokens_per_word]
-
-    def tail_ids(self, word: str, size: int) -> list[int]:
-        """Up to ``size`` sub-tokens left out of the sequence, pooled into the word's first token."""
-        return self.pieces(word)[self.max_subtokens_per_word : self.max_subtokens_per_word + size]
 
 
 def encode(
@@ -114,15 +105,11 @@ def encode(
     adapter: TokenizerAdapter,
     labels: LabelSpace | None,
     max_length: int,
-    subword_tail: int = 0,
 ) -> dict[str, Any]:
-    """One document as token ids, boxes, word shapes, the word of each token and (when training) labels.
-    ``subword_tail`` > 0: each word's first token also lists up to that many of the word's sub-tokens
-    left out of the sequence (``tail_ids``), for the model to pool into its input embedding."""
+    """One document as token ids, boxes, the word of each token and (when training) labels."""
     tok = adapter.tokenizer
     input_ids, boxes, word_of_token, tag_ids = [tok.cls_token_id], [[0, 0, 0, 0]], [-1], [IGNORE]
     shapes = [0]
-    tails: list[list[int]] = [[]]
     tags = bio_tags(record) if labels is not None else None
     for index, (word, box) in enumerate(zip(record.words, record.boxes, strict=True)):
         pieces = adapter.word_ids(word)
@@ -133,21 +120,18 @@ def encode(
             input_ids.append(piece)
             boxes.append(list(box))
             shapes.append(shape)
-            tails.append(adapter.tail_ids(word, subword_tail) if subword_tail and position == 0 else [])
             word_of_token.append(index if position == 0 else -1)
             if tags is not None:
                 tag_ids.append(labels.tag_index.get(tags[index], 0) if position == 0 else IGNORE)
     input_ids.append(tok.sep_token_id)
     boxes.append([1000, 1000, 1000, 1000])
     shapes.append(0)
-    tails.append([])
     word_of_token.append(-1)
     tag_ids.append(IGNORE)
     item: dict[str, Any] = {
         "input_ids": input_ids,
         "bbox": boxes,
         "shape_ids": shapes,
-        "tail_ids": tails,
         "word_of_token": word_of_token,
         "num_words": len(record.words),
     }
@@ -169,9 +153,6 @@ def collate(items: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]
         "shape_ids": torch.zeros((n, width), dtype=torch.long),
         "word_of_token": torch.full((n, width), -1, dtype=torch.long),
     }
-    tail = max((len(t) for i in items for t in i["tail_ids"]), default=0)
-    if tail:  # [batch, tokens, tail], -1 where a word has fewer left-out sub-tokens
-        batch["tail_ids"] = torch.full((n, width, tail), -1, dtype=torch.long)
     with_labels = "tag_labels" in items[0]
     if with_labels:
         batch["tag_labels"] = torch.full((n, width), IGNORE, dtype=torch.long)
@@ -184,10 +165,6 @@ def collate(items: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]
         batch["bbox"][row, :length] = torch.tensor(item["bbox"])
         batch["shape_ids"][row, :length] = torch.tensor(item["shape_ids"])
         batch["word_of_token"][row, :length] = torch.tensor(item["word_of_token"])
-        if tail:
-            for position, ids in enumerate(item["tail_ids"]):
-                if ids:
-                    batch["tail_ids"][row, position, : len(ids)] = torch.tensor(ids)
         if with_labels:
             batch["tag_labels"][row, :length] = torch.tensor(item["tag_labels"])
     return batch

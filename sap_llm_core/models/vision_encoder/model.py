@@ -112,7 +112,6 @@ class VisionEncoder(nn.Module):
         dropout: float = 0.1,
         layout_encoding: str = "table",
         word_shapes: bool = False,
-        subword_tail: int = 0,
     ):
         super().__init__()
         self.backbone = backbone
@@ -126,14 +125,6 @@ class VisionEncoder(nn.Module):
         self.shape = nn.Embedding(SHAPE_BUCKETS, hidden) if self.word_shapes else None
         if self.shape is not None:
             nn.init.zeros_(self.shape.weight)
-        # the mean embedding of the sub-tokens a word leaves out of the sequence (max_subtokens_per_word),
-        # mapped by a zero-initialised linear layer and added to the word's first token: "Fournisseur"
-        # is more than "four", "2.234,96" more than "2", at no cost in sequence length
-        self.subword_tail = subword_tail if kind == "bert" else 0
-        self.tail = nn.Linear(hidden, hidden) if self.subword_tail else None
-        if self.tail is not None:
-            nn.init.zeros_(self.tail.weight)
-            nn.init.zeros_(self.tail.bias)
         self.dropout = nn.Dropout(dropout)
         self.type_head = nn.Linear(hidden, len(labels.document_types))
         self.subtype_head = nn.Linear(hidden, len(labels.subtypes))
@@ -151,18 +142,12 @@ class VisionEncoder(nn.Module):
         attention_mask: torch.Tensor,
         bbox: torch.Tensor,
         shape_ids: torch.Tensor | None = None,
-        tail_ids: torch.Tensor | None = None,
         **_: Any,
     ) -> dict[str, torch.Tensor]:
         if self.kind == "bert":
-            table = self.backbone.get_input_embeddings()
-            embeddings = table(input_ids) + self.layout(bbox)
+            embeddings = self.backbone.get_input_embeddings()(input_ids) + self.layout(bbox)
             if self.shape is not None and shape_ids is not None:
                 embeddings = embeddings + self.shape(shape_ids)
-            if self.tail is not None and tail_ids is not None:
-                present = (tail_ids >= 0).unsqueeze(-1).to(embeddings.dtype)
-                pooled = (table(tail_ids.clamp(min=0)) * present).sum(2) / present.sum(2).clamp(min=1.0)
-                embeddings = embeddings + self.tail(pooled) * present.amax(2)
             out = self.backbone(inputs_embeds=embeddings, attention_mask=attention_mask)
         else:
             out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, bbox=bbox)
@@ -211,7 +196,6 @@ def build(
     device_map: str | None = None,
     layout_encoding: str = "table",
     word_shapes: bool = False,
-    subword_tail: int = 0,
 ) -> tuple[VisionEncoder, Any]:
     """A fresh model (pretrained base + new LoRA adapters and heads) and its tokenizer."""
     from peft import LoraConfig, get_peft_model
@@ -229,12 +213,7 @@ def build(
         r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=list(target_modules)
     )
     model = VisionEncoder(
-        get_peft_model(base, lora),
-        labels,
-        kind,
-        layout_encoding=layout_encoding,
-        word_shapes=word_shapes,
-        subword_tail=subword_tail,
+        get_peft_model(base, lora), labels, kind, layout_encoding=layout_encoding, word_shapes=word_shapes
     )
     tokenizer = load_tokenizer(base_path)
     return model, tokenizer
@@ -260,7 +239,6 @@ def save(model: VisionEncoder, tokenizer: Any, directory: Path, meta: dict[str, 
         "kind": model.kind,
         "layout_encoding": model.layout_encoding,
         "word_shapes": model.word_shapes,
-        "subword_tail": model.subword_tail,
         "labels": model.labels.to_json(),
     }
     (directory / CONFIG_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
@@ -285,7 +263,6 @@ def load(directory: str | Path, device: str = "cpu") -> tuple[VisionEncoder, Any
         meta["kind"],
         layout_encoding=meta.get("layout_encoding", "table"),
         word_shapes=meta.get("word_shapes", False),
-        subword_tail=meta.get("subword_tail", 0),
     )
     missing, unexpected = model.load_state_dict(load_file(directory / HEADS_FILE), strict=False)
     if unexpected or any(not k.startswith("backbone.") for k in missing):

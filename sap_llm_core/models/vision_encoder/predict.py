@@ -88,7 +88,7 @@ def predict(
     by_index: dict[int, Prediction] = {}
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        items = [encode(records[i], adapter, None, max_length, model.subword_tail) for i in chunk]
+        items = [encode(records[i], adapter, None, max_length) for i in chunk]
         batch = collate(items, tokenizer.pad_token_id or 0)
         outputs = model(**{k: v.to(device) for k, v in batch.items()})
         type_probs = outputs["type_logits"].float().softmax(-1).cpu()

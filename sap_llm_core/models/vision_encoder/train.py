@@ -168,10 +168,9 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
         device_map=device_map,
         layout_encoding=hp.layout_encoding,
         word_shapes=hp.word_shapes,
-        subword_tail=hp.subword_tail,
     )
     adapter = TokenizerAdapter(tokenizer, hp.max_subtokens_per_word)
-    items = [encode(r, adapter, labels, hp.max_length, model.subword_tail) for r in train_records]
+    items = [encode(r, adapter, labels, hp.max_length) for r in train_records]
     lengths = [len(i["input_ids"]) for i in items]
     steps_per_epoch = math.ceil(len(items) / hp.batch_size)
     total_steps = max(1, math.ceil(hp.epochs * steps_per_epoch))
@@ -189,7 +188,7 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
                 "lora"
                 if name.startswith("backbone.")
                 else "layout"
-                if name.startswith(("layout.", "shape.", "tail."))
+                if name.startswith(("layout.", "shape."))
                 else "heads"
             )
             groups[key].append(param)
