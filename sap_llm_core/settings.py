@@ -101,7 +101,7 @@ class VisionEncoderSettings(BaseModel):
     layout_encoding: Literal["table", "fourier"] = "fourier"
     word_shapes: bool = True
     epochs: float = 1
-    batch_size: int = 4
+    batch_size: int = 2
     learning_rate: float = 1e-3
     layout_learning_rate: float = 1e-4
     head_learning_rate: float = 5e-3
