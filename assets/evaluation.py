@@ -33,6 +33,12 @@ class ModelEvaluationConfig(dg.Config):
     max_documents: int = _EVAL.max_documents
 
 
+class LanguageDecoderEvaluationConfig(ModelEvaluationConfig):
+    """A seeded sample, extracted constrained and free (slow); default from params.yaml."""
+
+    max_documents: int = _EVAL.language_decoder_documents
+
+
 class EndToEndConfig(dg.Config):
     """Pipeline sample size, touchless threshold and the compute price; defaults from params.yaml."""
 
@@ -170,7 +176,7 @@ def reasoning_engine_evaluation(
 )
 def language_decoder_evaluation(
     context: dg.AssetExecutionContext,
-    config: ModelEvaluationConfig,
+    config: LanguageDecoderEvaluationConfig,
     storage: StorageResource,
     mlflow: MLflowResource,
 ) -> dg.MaterializeResult:

@@ -22,9 +22,11 @@ from sap_llm_core.training.data import SPLITS_ASSET
 
 _VE = get_settings().models.vision_encoder
 VISION_ENCODER = "vision_encoder"
-VISION_ENCODER_CODE_VERSION = "1"
+VISION_ENCODER_CODE_VERSION = "2"
 REGISTERED_PREFIX = "sap_llm"
-# Targets of the issue, measured on the held-out test split; reported by a non-blocking check.
+# Targets of the issue, measured on the held-out test split; reported by a non-blocking check. field_f1 is
+# SAP fields on the SAP documents; field_f1_all (public datasets included) and public_entity_f1 (FUNSD,
+# CORD, SROIE entities, which are not SAP fields) are reported beside it.
 VISION_ENCODER_TARGETS = {"type_accuracy": 0.95, "subtype_accuracy": 0.92, "field_f1": 0.94}
 
 
@@ -45,6 +47,8 @@ class VisionEncoderConfig(FeedbackRetrainConfig):
     seed: int = _VE.seed
     max_length: int = _VE.max_length
     max_subtokens_per_word: int = _VE.max_subtokens_per_word
+    layout_encoding: str = _VE.layout_encoding
+    word_shapes: bool = _VE.word_shapes
     epochs: float = _VE.epochs
     batch_size: int = _VE.batch_size
     learning_rate: float = _VE.learning_rate
@@ -342,7 +346,8 @@ def vision_encoder_metrics_written(
 @dg.asset_check(
     asset=vision_encoder,
     blocking=False,
-    description="Held-out quality vs the targets (type >= 95%, subtype >= 92%, field F1 >= 94%).",
+    description="Held-out quality vs the targets (type >= 95%, subtype >= 92%, field F1 >= 94% on SAP "
+    "documents); the all-sources field F1 and the public datasets' entity F1 are shown beside them.",
 )
 def vision_encoder_meets_targets(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     metrics = _latest_result(context, VISION_ENCODER).get("metrics") or {}
@@ -354,6 +359,11 @@ def vision_encoder_meets_targets(context: dg.AssetCheckExecutionContext) -> dg.A
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             **{k: float(metrics.get(k, 0.0)) for k in VISION_ENCODER_TARGETS},
+            **{
+                k: float(metrics[k])
+                for k in ("field_f1_all", "public_entity_f1")
+                if isinstance(metrics.get(k), int | float) and math.isfinite(metrics[k])
+            },
             "missed": dg.MetadataValue.json(missed),
         },
     )

@@ -97,10 +97,12 @@ class VisionEncoderSettings(BaseModel):
     production_base_model: str = "microsoft/layoutlmv3-base"
     base_models_dir: str = "models/base"
     seed: int = 42
-    max_length: int = 192
+    max_length: int = 512
     max_subtokens_per_word: int = 1
-    epochs: float = 2
-    batch_size: int = 8
+    layout_encoding: Literal["table", "fourier"] = "fourier"
+    word_shapes: bool = True
+    epochs: float = 1
+    batch_size: int = 2
     learning_rate: float = 1e-3
     layout_learning_rate: float = 1e-4
     head_learning_rate: float = 5e-3
@@ -110,9 +112,9 @@ class VisionEncoderSettings(BaseModel):
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: list[str] = ["query", "key", "value", "dense"]
-    save_steps: int = 50
+    save_steps: int = 100
     logging_steps: int = 10
-    max_train_documents: int = 800
+    max_train_documents: int = 0
     max_eval_documents: int = 0
     bf16: bool = False
     fp16: bool = False

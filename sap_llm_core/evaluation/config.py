@@ -13,6 +13,9 @@ from sap_llm_core.registry.policy import Target, parse_targets
 class EvaluationSettings(BaseModel):
     # Test documents scored per model evaluation; 0: the whole test split.
     max_documents: int = Field(0, ge=0)
+    # Documents the language decoder extracts twice (constrained and free), a seeded sample; 0: all.
+    # Free decoding writes a whole document per extraction, so all of them would take minutes.
+    language_decoder_documents: int = Field(100, ge=0)
     # Documents sent through the 8-stage pipeline (one at a time, as in serving); 0: all.
     end_to_end_documents: int = Field(200, ge=0)
     # A document goes straight through only if the classifier and the router are at least this sure,

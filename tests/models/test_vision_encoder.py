@@ -144,3 +144,85 @@ def test_killed_run_resumes_from_its_last_checkpoint(corpus_root: str, tmp_path:
     assert result["global_step"] == total_steps
     assert result["loss_history"][0][0] == TINY_HP["logging_steps"]  # history from before the kill kept
     assert Path(result["checkpoint_dir"], "heads.safetensors").is_file()
+
+
+def test_viterbi_returns_the_most_probable_valid_bio_sequence() -> None:
+    import itertools
+
+    import numpy as np
+
+    from sap_llm_core.models.vision_encoder.predict import bio_structure, viterbi_bio
+
+    tags = ["O", "B-a", "I-a", "B-b", "I-b"]
+    structure = bio_structure(tags)
+
+    def valid(path: tuple[int, ...]) -> bool:
+        previous = "O"
+        for tag in (tags[i] for i in path):
+            if tag.startswith("I-") and previous[2:] != tag[2:]:
+                return False
+            previous = tag
+        return True
+
+    def score(lp: np.ndarray, path) -> float:
+        return float(sum(lp[t, k] for t, k in enumerate(path)))
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        lp = np.log(rng.dirichlet(np.ones(len(tags)), size=int(rng.integers(1, 6))))
+        best = max(
+            (p for p in itertools.product(range(len(tags)), repeat=len(lp)) if valid(p)),
+            key=lambda p: score(lp, p),
+        )
+        path = viterbi_bio(lp, structure)
+        assert valid(tuple(path)) and score(lp, path) == pytest.approx(score(lp, best))
+    # greedy would read "I-b" after "B-a" (two entities); the valid path keeps one "a" entity
+    lp = np.log(np.array([[0.1, 0.8, 0.05, 0.03, 0.02], [0.1, 0.05, 0.4, 0.0, 0.45]]) + 1e-9)
+    assert [tags[i] for i in viterbi_bio(lp, structure)] == ["B-a", "I-a"]
+    assert viterbi_bio(np.zeros((0, len(tags))), structure) == []
+
+
+def test_word_shapes_keep_the_format_and_drop_the_content() -> None:
+    from sap_llm_core.models.vision_encoder.features import SHAPE_BUCKETS, shape_id, word_shape
+
+    assert word_shape("2.234,96") == word_shape("1.792,81") == "d.ddd,dd"
+    assert word_shape("117.717") == "ddd.ddd" != word_shape("117.71")
+    assert word_shape("11/22/2024") == "dd/dd/dddd"
+    assert word_shape("Hydraulic") == word_shape("Maintenance") == "Xxxx"
+    assert word_shape("DE123456789") == "XXddddddddd"
+    assert shape_id("4552052957") == shape_id("5050626501") != shape_id("56807829")
+    assert all(0 < shape_id(w) < SHAPE_BUCKETS for w in ("a", "1", "-", "ÄÖÜ"))
+
+
+def test_public_sources_are_the_corpus_loaders() -> None:
+    from sap_llm_core.corpus.loaders import LOADERS
+    from sap_llm_core.models.vision_encoder.metrics import PUBLIC_SOURCES
+
+    assert set(LOADERS) == PUBLIC_SOURCES
+
+
+def test_field_f1_is_reported_for_sap_documents_and_public_datasets_separately(
+    corpus_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sap_llm_core.models.vision_encoder import predict as predict_module
+
+    sap = load_split(ArtifactStore(corpus_root), "test", limit=2)
+    public = sap[0].model_copy(update={"id": "funsd-x", "source": "funsd"})
+    records = [*sap, public]
+
+    def fake_predict(model, tokenizer, recs, **_):  # SAP documents perfect, the public one all O
+        return [
+            predict_module.Prediction(
+                r.document_type, r.subtype, 1.0, bio_tags(r) if r.source != "funsd" else ["O"] * len(r.words)
+            )
+            for r in recs
+        ]
+
+    monkeypatch.setattr(predict_module, "predict", fake_predict)
+    metrics = predict_module.evaluate(None, None, records)
+    assert metrics["field_f1"] == metrics["field_f1.synthetic"] == 1.0
+    assert metrics["public_entity_f1"] == metrics["field_f1.funsd"] == 0.0
+    assert 0.0 < metrics["field_f1_all"] < 1.0
+    assert metrics["eval_sap_documents"] == 2 and metrics["type_accuracy"] == 1.0
+    only_public = predict_module.evaluate(None, None, [public])
+    assert only_public["field_f1"] == only_public["field_f1_all"] == only_public["public_entity_f1"] == 0.0

@@ -8,6 +8,7 @@ box carries its position, and the shorter sequence makes CPU training affordable
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,27 @@ from sap_llm_core.schema import DocumentRecord
 IGNORE = -100
 NO_SUBTYPE = "NONE"
 OUTSIDE = "O"
+SHAPE_BUCKETS = 4096  # hashed word shapes; id 0 is "no word" (CLS, SEP, padding)
+
+
+def word_shape(word: str) -> str:
+    """The word's form with its content abstracted: digits -> ``d``, letters -> ``X``/``x`` (runs of
+    letters capped at 3), punctuation kept. ``2.234,96`` -> ``d.ddd,dd``, ``11/22/2024`` ->
+    ``dd/dd/dddd``, ``DE123456789`` -> ``XXddddddddd``. With one sub-token per word the encoder sees only
+    a number's first piece (``2``); the shape restores the format that tells a quantity from a price,
+    a date or a document number."""
+    out: list[str] = []
+    run = 0
+    for char in word[:24]:
+        code = "d" if char.isdigit() else "X" if char.isupper() else "x" if char.isalpha() else char
+        run = run + 1 if out and code in "Xx" and out[-1] == code else 0
+        if code not in "Xx" or run < 3:
+            out.append(code)
+    return "".join(out)
+
+
+def shape_id(word: str) -> int:
+    return 1 + zlib.crc32(word_shape(word).encode("utf-8")) % (SHAPE_BUCKETS - 1)
 
 
 def bio_tags(record: DocumentRecord) -> list[str]:
@@ -87,24 +109,29 @@ def encode(
     """One document as token ids, boxes, the word of each token and (when training) labels."""
     tok = adapter.tokenizer
     input_ids, boxes, word_of_token, tag_ids = [tok.cls_token_id], [[0, 0, 0, 0]], [-1], [IGNORE]
+    shapes = [0]
     tags = bio_tags(record) if labels is not None else None
     for index, (word, box) in enumerate(zip(record.words, record.boxes, strict=True)):
         pieces = adapter.word_ids(word)
+        shape = shape_id(word)
         if len(input_ids) + len(pieces) > max_length - 1:
             break  # truncated: words past here are predicted O
         for position, piece in enumerate(pieces):
             input_ids.append(piece)
             boxes.append(list(box))
+            shapes.append(shape)
             word_of_token.append(index if position == 0 else -1)
             if tags is not None:
                 tag_ids.append(labels.tag_index.get(tags[index], 0) if position == 0 else IGNORE)
     input_ids.append(tok.sep_token_id)
     boxes.append([1000, 1000, 1000, 1000])
+    shapes.append(0)
     word_of_token.append(-1)
     tag_ids.append(IGNORE)
     item: dict[str, Any] = {
         "input_ids": input_ids,
         "bbox": boxes,
+        "shape_ids": shapes,
         "word_of_token": word_of_token,
         "num_words": len(record.words),
     }
@@ -123,6 +150,7 @@ def collate(items: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]
         "input_ids": torch.full((n, width), pad_id, dtype=torch.long),
         "attention_mask": torch.zeros((n, width), dtype=torch.long),
         "bbox": torch.zeros((n, width, 4), dtype=torch.long),
+        "shape_ids": torch.zeros((n, width), dtype=torch.long),
         "word_of_token": torch.full((n, width), -1, dtype=torch.long),
     }
     with_labels = "tag_labels" in items[0]
@@ -135,6 +163,7 @@ def collate(items: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]
         batch["input_ids"][row, :length] = torch.tensor(item["input_ids"])
         batch["attention_mask"][row, :length] = 1
         batch["bbox"][row, :length] = torch.tensor(item["bbox"])
+        batch["shape_ids"][row, :length] = torch.tensor(item["shape_ids"])
         batch["word_of_token"][row, :length] = torch.tensor(item["word_of_token"])
         if with_labels:
             batch["tag_labels"][row, :length] = torch.tensor(item["tag_labels"])

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+# ``DocumentRecord.source`` of the public datasets (sap_llm_core.corpus.loaders.LOADERS): their labels are
+# their own (FUNSD question/answer/header, CORD menu.*, SROIE company/date/...), not SAP fields.
+PUBLIC_SOURCES = frozenset({"funsd", "cord", "sroie", "rvl_cdip"})
+
 
 def entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
     """(label, start, end) spans from BIO tags; an I- without a matching B- starts a new entity."""

