@@ -33,7 +33,7 @@ VISION_HP = {
     "max_train_documents": 96,
     "max_eval_documents": 0,
     "epochs": 3,
-    "batch_size": 8,
+    "batch_size": 4,
     "max_length": 64,
     "max_subtokens_per_word": 1,
     "logging_steps": 4,
