@@ -184,7 +184,9 @@ def process(record: DocumentRecord, models: PipelineModels, engine: RuleEngine, 
     issues: list[str] = []
     compliant = type_schema is not None and schema_compliant(adc, type_schema)
     trail["schema_compliant"] = compliant if gold is not None else None
-    if not compliant:
+    if type_schema is None:
+        issues.append(f"no extraction schema for type {prediction.document_type}")
+    elif not compliant:
         issues.append("extraction does not follow the type's schema")
     header = {k: v for k, v in (adc.get("header") or {}).items() if v is not None}
     items = [{k: v for k, v in row.items() if v is not None} for row in adc.get("line_items") or []]
@@ -296,6 +298,9 @@ def evaluate_end_to_end(
         "routing_accuracy": rate("routing_correct"),
         "api_validity": rate("api_valid"),
         "touchless_rate": len(touchless) / n,
+        # the same over documents an SAP API exists for (public forms and receipts never go to SAP)
+        "touchless_rate.sap_documents": sum(1 for t in touchless if t.get("routing_correct") is not None)
+        / max(1, sum(1 for t in trails if t.get("routing_correct") is not None)),
         "touchless_precision": len(touchless_right) / len(touchless) if touchless else float("nan"),
         "exceptions": float(sum(1 for t in trails if t["exception"])),
         "latency_p50_ms": percentile(totals, 50) * 1000,

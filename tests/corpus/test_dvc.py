@@ -21,7 +21,7 @@ import pytest
 from corpus_helpers import FIXTURES, REPO_ROOT, write_source
 
 from assets import corpus_sources, dataset
-from orchestration.resources import SparkResource, StorageResource
+from orchestration.resources import MongoResource, SparkResource, StorageResource
 from sap_llm_core.corpus.textgen import text_table
 from sap_llm_core.storage import ArtifactStore
 
@@ -119,6 +119,7 @@ def test_dvc_repro_and_dagster_give_the_same_split_files(dvc: Path, tmp_path: Pa
         ],
         resources={
             "storage": StorageResource(root=str(dagster_root)),
+            "mongo": MongoResource(local_data_dir=str(dagster_root / "mongo")),  # only for reviews
             "spark": SparkResource(master="local[2]", shuffle_partitions=2, driver_memory="2g"),
         },
         run_config={"ops": {"public_documents": {"config": {"root": str(FIXTURES)}}}},
