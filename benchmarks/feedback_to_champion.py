@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import time
 from pathlib import Path
 
@@ -37,18 +38,22 @@ def main() -> None:
     from sap_llm_core.continuous_learning.pipeline import PMG_FEEDBACK
     from sap_llm_core.pmg import Feedback, FeedbackKind, ProcessMemoryGraph
     from sap_llm_core.settings import get_settings
-    from sap_llm_core.training.data import load_split, seeded_sample
+    from sap_llm_core.training.data import load_split
 
     resources = resources_for()
     store = resources["storage"].store()
     # The sensor starts where the last retrain's window ended, as it would in the running daemon.
     last = store.read_manifest(PMG_FEEDBACK) if store.exists(PMG_FEEDBACK, "manifest.json") else {}
     cursor = last.get("window_end")
-    train = seeded_sample(load_split(store, "train"), args.corrections, seed=int(time.time()))
+    records = load_split(store, "train")
+    pool = random.Random(int(time.time())).sample(records, len(records))  # fresh documents each run
+    train = []
     started = time.time()
     with resources["mongo"].pmg_database() as db:
         graph = ProcessMemoryGraph(db)
-        for record in train:
+        for record in pool:
+            if len(train) == args.corrections:
+                break
             header = record.ground_truth_json().get("header") or {}
             if not header:
                 continue
@@ -68,6 +73,7 @@ def main() -> None:
                     comment=f"benchmark {started:.0f}",
                 )
             )
+            train.append(record)
     instance = dg.DagsterInstance.get()
     request = sensor_module.pmg_feedback_sensor(
         dg.build_sensor_context(instance=instance, cursor=cursor, resources={"mongo": resources["mongo"]})
