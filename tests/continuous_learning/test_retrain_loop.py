@@ -215,6 +215,8 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
     assert metadata["trained_on"].value == "feedback" and metadata["parent_version"].value == "1"
     assert sorted(result["feedback"]["correction_ids"]) == sorted(injected + injected_routing)
     assert metadata["train_documents"].value == 3 + 3 * 4  # the corrected documents + replay
+    learnt = result["feedback"]["corrected_loss"]  # the adapter learnt the corrections themselves
+    assert learnt["after"] < learnt["before"], learnt
     assert result["init_from"] and _adapter_sha(metadata["checkpoint_dir"].value) != v1_sha
 
     v2 = client.get_model_version("sap_llm.vision_encoder", "2")
@@ -232,6 +234,8 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
         injected + injected_routing
     )
     assert router.tags["parent_version"] == "1" and router.tags["feedback.corrections"] == "6"
+    routed = router_result["training_result"].value["feedback"]["corrected_loss"]
+    assert routed["after"] <= routed["before"], routed
     assert router.tags["promotion.decision"] in {"promoted", "rejected"} and "eval.ece" in router.tags
     decisions = retrain.asset_materializations_for_node("model_registry")[-1].metadata["details"].value
     assert str(decisions["vision_encoder"]["version"]) == "2"

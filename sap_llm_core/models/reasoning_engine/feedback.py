@@ -120,6 +120,14 @@ def retrain_from_feedback(config: dict[str, Any], reporter: Any) -> dict[str, An
     model = PeftModel.from_pretrained(
         LlamaForCausalLM.from_pretrained(parent / "base"), parent / "adapter", is_trainable=True
     )
+
+    def corrected_loss() -> float:
+        """Mean -log p(corrected routing) among the catalog: what the retrain must lower."""
+        probs = Router(model.eval(), tokenizer, kb.catalog).probabilities([e.prompt() for e in corrected])
+        picks = [kb.catalog.index(e.label) for e in corrected]
+        return float(np.mean([-np.log(max(p[i], 1e-12)) for p, i in zip(probs, picks, strict=True)]))
+
+    before = corrected_loss()
     started = time.perf_counter()
     sft = SFTTrainer(
         model=model,
@@ -138,6 +146,7 @@ def retrain_from_feedback(config: dict[str, Any], reporter: Any) -> dict[str, An
     for step, loss in history:
         reporter.log_metrics({"sft_loss": loss}, int(step))
     model = sft.model.eval()
+    after = corrected_loss()
 
     final_dir = output_dir / "final"
     shutil.rmtree(final_dir, ignore_errors=True)
@@ -182,7 +191,10 @@ def retrain_from_feedback(config: dict[str, Any], reporter: Any) -> dict[str, An
         "base_model": f"parent base ({parent})",
         "data_versions": versions,
         "candidate_source": candidate_source,
-        "loss_history": history,
+        # the loss-decreased check compares first and last point: the corrected routings' loss
+        # before and after (a converged parent's SFT loss on mostly replay barely moves)
+        "loss_history": [[0, before], [history[-1][0] if history else 0, after]],
+        "train_loss_history": history,
         "training_data": "feedback",
         "init_from": str(parent),
         "feedback": {
@@ -190,6 +202,7 @@ def retrain_from_feedback(config: dict[str, Any], reporter: Any) -> dict[str, An
             "correction_ids": manifest["correction_ids"],
             "data_version": manifest["data_version"],
             "unusable_routing_corrections": unusable,
+            "corrected_loss": {"before": before, "after": after},
         },
         "reliability": reliability,
         "hyperparameters": hp,
