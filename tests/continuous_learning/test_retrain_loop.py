@@ -167,7 +167,7 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
                 )
             )
 
-        # routing corrections: a reviewer names the API each document belongs to
+        # routing corrections: a reviewer sends each document to another API than the model chose
         from sap_llm_core.models.reasoning_engine.examples import kb_label
         from sap_llm_core.models.reasoning_engine.train import load_kb
 
@@ -179,7 +179,9 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
                     Feedback(
                         document_id=record.id,
                         kind=FeedbackKind.ROUTING_CORRECTION,
-                        routing=kb_label(kb, record.document_type).as_dict(),
+                        routing=next(
+                            o for o in kb.catalog if o.endpoint != kb_label(kb, record.document_type).endpoint
+                        ).as_dict(),
                     )
                 )
             )
@@ -235,7 +237,7 @@ def test_feedback_retrains_evaluates_and_decides(world, monkeypatch):
     )
     assert router.tags["parent_version"] == "1" and router.tags["feedback.corrections"] == "6"
     routed = router_result["training_result"].value["feedback"]["corrected_loss"]
-    assert routed["after"] <= routed["before"], routed
+    assert routed["after"] < routed["before"], routed
     assert router.tags["promotion.decision"] in {"promoted", "rejected"} and "eval.ece" in router.tags
     decisions = retrain.asset_materializations_for_node("model_registry")[-1].metadata["details"].value
     assert str(decisions["vision_encoder"]["version"]) == "2"
