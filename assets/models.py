@@ -265,6 +265,19 @@ def _download_checkpoint(run_id: str, mlflow: MLflowResource) -> Path:
     return Path(mlflow_lib.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoint"))
 
 
+def targets_result(metrics: dict[str, Any], targets: dict[str, tuple[str, float]]) -> dg.AssetCheckResult:
+    """A warning-severity check result: each target ``(direction, threshold)`` against ``metrics``
+    (a missing metric is a miss)."""
+    compare = {">=": lambda v, t: v >= t, "<=": lambda v, t: v <= t, "<": lambda v, t: v < t}
+    values = {k: float(metrics.get(k, math.nan)) for k in targets}
+    missed = {k: v for k, v in values.items() if not compare[targets[k][0]](v, targets[k][1])}
+    return dg.AssetCheckResult(
+        passed=not missed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={**values, "missed": dg.MetadataValue.json(missed)},
+    )
+
+
 def loss_and_weight_checks(asset: dg.AssetsDefinition, name: str, loss: str = "Training loss") -> list:
     """The two checks every trained model has: its logged loss went down, and no saved tensor holds
     NaN/inf (the checkpoint is read where the launcher left it, else from MLflow)."""

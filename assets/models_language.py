@@ -22,6 +22,7 @@ from assets.models import (
     _latest_result,
     _training_config,
     loss_and_weight_checks,
+    targets_result,
 )
 from orchestration.launchers import K8sPodConfig, TrainingLauncherResource
 from orchestration.resources import MLflowResource, StorageResource
@@ -369,10 +370,6 @@ def language_decoder_metrics_written(
     )
 
 
-def _meets(value: float, direction: str, threshold: float) -> bool:
-    return math.isfinite(value) and (value >= threshold if direction == ">=" else value <= threshold)
-
-
 @dg.asset_check(
     asset=language_decoder,
     blocking=False,
@@ -380,20 +377,7 @@ def _meets(value: float, direction: str, threshold: float) -> bool:
     "hallucination 0%), constrained decoding.",
 )
 def language_decoder_meets_targets(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    metrics = _latest_result(context, DECODER).get("metrics") or {}
-    missed = {
-        k: float(metrics.get(k, math.nan))
-        for k, (direction, threshold) in DECODER_TARGETS.items()
-        if not _meets(float(metrics.get(k, math.nan)), direction, threshold)
-    }
-    return dg.AssetCheckResult(
-        passed=not missed,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            **{k: float(metrics.get(k, math.nan)) for k in DECODER_TARGETS},
-            "missed": dg.MetadataValue.json(missed),
-        },
-    )
+    return targets_result(_latest_result(context, DECODER).get("metrics") or {}, DECODER_TARGETS)
 
 
 defs = dg.Definitions(

@@ -25,6 +25,7 @@ from assets.models import (
     feedback_metadata,
     feedback_tags,
     loss_and_weight_checks,
+    targets_result,
 )
 from orchestration.launchers import K8sPodConfig, TrainingLauncherResource
 from orchestration.resources import MLflowResource, StorageResource
@@ -86,10 +87,6 @@ class ReasoningEngineConfig(FeedbackRetrainConfig):
 
     def hyperparameters(self) -> dict[str, Any]:
         return self.model_dump(exclude={"resume", "pod", "training_data", "init_from"})
-
-
-def _meets(value: float, direction: str, threshold: float) -> bool:
-    return {">=": value >= threshold, "<=": value <= threshold, "<": value < threshold}[direction]
 
 
 def _metrics_table(metrics: dict[str, float]) -> str:
@@ -254,20 +251,7 @@ def reasoning_engine_metrics_written(
     "p95 < 500 ms).",
 )
 def reasoning_engine_meets_targets(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    metrics = _latest_result(context, REASONING_ENGINE).get("metrics") or {}
-    missed = {
-        k: metrics.get(k, math.nan)
-        for k, (direction, threshold) in TARGETS.items()
-        if not _meets(float(metrics.get(k, math.nan)), direction, threshold)
-    }
-    return dg.AssetCheckResult(
-        passed=not missed,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            **{k: float(metrics.get(k, math.nan)) for k in TARGETS},
-            "missed": dg.MetadataValue.json(missed),
-        },
-    )
+    return targets_result(_latest_result(context, REASONING_ENGINE).get("metrics") or {}, TARGETS)
 
 
 defs = dg.Definitions(
