@@ -265,6 +265,31 @@ def _download_checkpoint(run_id: str, mlflow: MLflowResource) -> Path:
     return Path(mlflow_lib.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoint"))
 
 
+def metrics_problems(result: dict[str, Any], required: list[str], mlflow: MLflowResource) -> dict[str, Any]:
+    """Required metrics missing or non-finite in the run's result, its metrics.json or its MLflow run;
+    returns ``{"problems": [...], <metric>: value, ...}`` for the check's metadata."""
+    metrics = result.get("metrics") or {}
+    problems = [
+        k for k in required if not isinstance(metrics.get(k), int | float) or not math.isfinite(metrics[k])
+    ]
+    output_dir = Path(result.get("output_dir") or result["checkpoint_dir"])
+    if output_dir.is_dir() and not (output_dir / "metrics.json").is_file():
+        problems.append(f"{output_dir / 'metrics.json'} missing")
+    if result.get("mlflow_run_id"):
+        logged = mlflow.client().get_run(result["mlflow_run_id"]).data.metrics
+        problems += [f"mlflow final.{k} missing" for k in required if f"final.{k}" not in logged]
+    else:
+        problems.append("no MLflow run")
+    return {"problems": problems, **{k: float(metrics.get(k, math.nan)) for k in required}}
+
+
+def metrics_written_result(outcome: dict[str, Any]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=not outcome["problems"],
+        metadata={**outcome, "problems": dg.MetadataValue.json(outcome["problems"])},
+    )
+
+
 def targets_result(metrics: dict[str, Any], targets: dict[str, tuple[str, float]]) -> dg.AssetCheckResult:
     """A warning-severity check result: each target ``(direction, threshold)`` against ``metrics``
     (a missing metric is a miss)."""
@@ -333,27 +358,8 @@ def vision_encoder_adapter_predicts(
 def vision_encoder_metrics_written(
     context: dg.AssetCheckExecutionContext, mlflow: MLflowResource
 ) -> dg.AssetCheckResult:
-    result = _latest_result(context, VISION_ENCODER)
     required = ["type_accuracy", "subtype_accuracy", "field_f1", "train_samples_per_second"]
-    metrics = result.get("metrics") or {}
-    problems = [
-        k for k in required if not isinstance(metrics.get(k), int | float) or not math.isfinite(metrics[k])
-    ]
-    metrics_file = Path(result["output_dir"]) / "metrics.json"
-    if Path(result["output_dir"]).is_dir() and not metrics_file.is_file():
-        problems.append(f"{metrics_file} missing")
-    if result.get("mlflow_run_id"):
-        logged = mlflow.client().get_run(result["mlflow_run_id"]).data.metrics
-        problems += [f"mlflow final.{k} missing" for k in required if f"final.{k}" not in logged]
-    else:
-        problems.append("no MLflow run")
-    return dg.AssetCheckResult(
-        passed=not problems,
-        metadata={
-            "problems": dg.MetadataValue.json(problems),
-            **{k: metrics.get(k, math.nan) for k in required},
-        },
-    )
+    return metrics_written_result(metrics_problems(_latest_result(context, VISION_ENCODER), required, mlflow))
 
 
 @dg.asset_check(

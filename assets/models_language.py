@@ -11,7 +11,6 @@ materialisation's ``training_result`` and load the saved weights themselves.
 import hashlib
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -22,6 +21,8 @@ from assets.models import (
     _latest_result,
     _training_config,
     loss_and_weight_checks,
+    metrics_problems,
+    metrics_written_result,
     targets_result,
 )
 from orchestration.launchers import K8sPodConfig, TrainingLauncherResource
@@ -294,21 +295,6 @@ def language_decoder(
 
 
 # checks ------------------------------------------------------------------------------------------
-def _metrics_problems(result: dict[str, Any], required: list[str], mlflow: MLflowResource) -> dict[str, Any]:
-    """Required metrics missing or non-finite in the result, metrics.json, or the MLflow run."""
-    metrics = result.get("metrics") or {}
-    problems = [
-        k for k in required if not isinstance(metrics.get(k), int | float) or not math.isfinite(metrics[k])
-    ]
-    output_dir = Path(result["checkpoint_dir"])
-    if output_dir.is_dir() and not (output_dir / "metrics.json").is_file():
-        problems.append(f"{output_dir / 'metrics.json'} missing")
-    if result.get("mlflow_run_id"):
-        logged = mlflow.client().get_run(result["mlflow_run_id"]).data.metrics
-        problems += [f"mlflow final.{k} missing" for k in required if f"final.{k}" not in logged]
-    return {"problems": problems, **{k: float(metrics.get(k, math.nan)) for k in required}}
-
-
 @dg.asset_check(
     asset=base_language_model,
     blocking=True,
@@ -319,14 +305,11 @@ def base_language_model_metrics_written(
     context: dg.AssetCheckExecutionContext, mlflow: MLflowResource
 ) -> dg.AssetCheckResult:
     result = _latest_result(context, BASE)
-    outcome = _metrics_problems(result, ["final_train_loss", "val_loss", "steps"], mlflow)
+    outcome = metrics_problems(result, ["final_train_loss", "val_loss", "steps"], mlflow)
     vocab = float((result.get("metrics") or {}).get("vocab_size", 0.0))
     if vocab > 1 and not outcome["val_loss"] < math.log(vocab):
         outcome["problems"].append(f"val_loss {outcome['val_loss']:.3f} >= ln(vocab) {math.log(vocab):.3f}")
-    return dg.AssetCheckResult(
-        passed=not outcome["problems"],
-        metadata={**outcome, "problems": dg.MetadataValue.json(outcome["problems"])},
-    )
+    return metrics_written_result(outcome)
 
 
 @dg.asset_check(
@@ -363,11 +346,8 @@ def language_decoder_metrics_written(
         "unconstrained/hallucination_rate",
         "train_samples_per_second",
     ]
-    outcome = _metrics_problems(_latest_result(context, DECODER), required, mlflow)
-    return dg.AssetCheckResult(
-        passed=not outcome["problems"],
-        metadata={**outcome, "problems": dg.MetadataValue.json(outcome["problems"])},
-    )
+    outcome = metrics_problems(_latest_result(context, DECODER), required, mlflow)
+    return metrics_written_result(outcome)
 
 
 @dg.asset_check(

@@ -9,7 +9,6 @@ materialisation's ``training_result`` and load the saved adapter.
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,8 @@ from assets.models import (
     feedback_metadata,
     feedback_tags,
     loss_and_weight_checks,
+    metrics_problems,
+    metrics_written_result,
     targets_result,
 )
 from orchestration.launchers import K8sPodConfig, TrainingLauncherResource
@@ -221,27 +222,9 @@ def reasoning_engine_routes_held_out(
 def reasoning_engine_metrics_written(
     context: dg.AssetCheckExecutionContext, mlflow: MLflowResource
 ) -> dg.AssetCheckResult:
-    result = _latest_result(context, REASONING_ENGINE)
     required = ["routing_accuracy", "api_validity", "ece", "latency_p95_ms", "train_samples_per_second"]
-    metrics = result.get("metrics") or {}
-    problems = [
-        k for k in required if not isinstance(metrics.get(k), int | float) or not math.isfinite(metrics[k])
-    ]
-    metrics_file = Path(result["output_dir"]) / "metrics.json"
-    if Path(result["output_dir"]).is_dir() and not metrics_file.is_file():
-        problems.append(f"{metrics_file} missing")
-    if result.get("mlflow_run_id"):
-        logged = mlflow.client().get_run(result["mlflow_run_id"]).data.metrics
-        problems += [f"mlflow final.{k} missing" for k in required if f"final.{k}" not in logged]
-    else:
-        problems.append("no MLflow run")
-    return dg.AssetCheckResult(
-        passed=not problems,
-        metadata={
-            "problems": dg.MetadataValue.json(problems),
-            **{k: metrics.get(k, math.nan) for k in required},
-        },
-    )
+    result = _latest_result(context, REASONING_ENGINE)
+    return metrics_written_result(metrics_problems(result, required, mlflow))
 
 
 @dg.asset_check(

@@ -21,11 +21,8 @@ from orchestration.resources import MLflowResource, MongoResource, StorageResour
 from sap_llm_core.continuous_learning.config import ContinuousLearningSettings
 from sap_llm_core.knowledge_base.local_mongo_server import LocalMongoServer
 from sap_llm_core.pmg import Feedback, FeedbackKind, ProcessMemoryGraph
-from sap_llm_core.schema import table_to_records
 from sap_llm_core.storage import ArtifactStore
-from sap_llm_core.synthetic.config import GeneratorConfig
-from sap_llm_core.synthetic.corpus import ASSET, generate_corpus
-from sap_llm_core.training.data import load_split, write_hash_splits
+from sap_llm_core.training.data import load_split
 
 pytestmark = pytest.mark.slow
 
@@ -66,12 +63,9 @@ FIRST_RUN = [
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("retrain_loop")
-    store = ArtifactStore(str(root / "data"))
-    manifest, _ = generate_corpus(GeneratorConfig(num_documents=250, render_images=False), store, workers=1)
-    records = [r for s in manifest["shards"] for r in table_to_records(store.read_table(ASSET, s["path"]))]
-    write_hash_splits(store, records, manifest["data_version"])
+def world(tmp_path_factory, split_corpus):
+    store = ArtifactStore(split_corpus("retrain_loop", 250))
+    root = tmp_path_factory.mktemp("retrain_loop_services")
     with LocalMongoServer(root / "mongo") as server:
         mongo = MongoResource(uri=server.uri)
         resources = {

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-from sap_llm_core.schema import table_to_records
-from sap_llm_core.storage import ArtifactStore
-from sap_llm_core.synthetic.config import GeneratorConfig
-from sap_llm_core.synthetic.corpus import ASSET, generate_corpus
-from sap_llm_core.training.data import write_hash_splits
 
 # Small and fast on 2 shared CPU cores; still long enough for the model to learn document types.
 TINY_HP = {
@@ -26,21 +18,6 @@ TINY_HP = {
 
 
 @pytest.fixture(scope="session")
-def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """200 synthetic documents (no images) split 70/15/15 by id hash, in a session temp folder."""
-    root = str(tmp_path_factory.mktemp("corpus") / "data")
-    store = ArtifactStore(root)
-    manifest, _ = generate_corpus(GeneratorConfig(num_documents=250, render_images=False), store, workers=1)
-    records = [r for s in manifest["shards"] for r in table_to_records(store.read_table(ASSET, s["path"]))]
-    write_hash_splits(store, records, manifest["data_version"])
-    return root
-
-
-@pytest.fixture
-def copy_of_corpus(corpus_root: str, tmp_path: Path) -> str:
-    """A private copy, for tests that break the data."""
-    import shutil
-
-    target = tmp_path / "data"
-    shutil.copytree(corpus_root, target)
-    return str(target)
+def corpus_root(split_corpus) -> str:
+    """250 synthetic documents split 70/15/15 by id hash."""
+    return split_corpus("corpus", 250)
