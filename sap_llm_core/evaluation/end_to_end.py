@@ -39,6 +39,7 @@ from sap_llm_core.evaluation.vision import VisionClassifier
 from sap_llm_core.knowledge_base.business_rules import RuleEngine, RuleSet
 from sap_llm_core.knowledge_base.field_mappings import map_document
 from sap_llm_core.models.base_lm.formatting import ExtractionSchema, TypeSchema, adc_json
+from sap_llm_core.models.language_decoder.extract import field_values, schema_compliant
 from sap_llm_core.models.reasoning_engine.model import expected_calibration_error, reliability_bins
 from sap_llm_core.models.vision_encoder.metrics import entities
 from sap_llm_core.registry.policy import Target
@@ -126,8 +127,6 @@ def _preprocess(record: DocumentRecord) -> DocumentRecord:
 
 def process(record: DocumentRecord, models: PipelineModels, engine: RuleEngine, threshold: float) -> dict:
     """One document through the 8 stages; the trail records each stage's output and seconds."""
-    from sap_llm_core.models.language_decoder.extract import field_values, schema_compliant
-
     seconds: dict[str, float] = {}
     trail: dict[str, Any] = {
         "id": record.id,

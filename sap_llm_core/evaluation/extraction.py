@@ -12,6 +12,7 @@ from sap_llm_core.evaluation.plots import latency_histograms_png
 from sap_llm_core.evaluation.report import EvaluationReport, group_accuracy, held_to, percentile, prf, table
 from sap_llm_core.evaluation.serving import serving_threads
 from sap_llm_core.models.base_lm.formatting import adc_json
+from sap_llm_core.models.language_decoder.extract import field_values, is_word_run, schema_compliant
 from sap_llm_core.registry.policy import Target
 from sap_llm_core.schema import DocumentRecord
 
@@ -19,8 +20,6 @@ MODES = ("constrained", "unconstrained")
 
 
 def _row(record: DocumentRecord, result: Any, type_schema: Any) -> dict[str, Any]:
-    from sap_llm_core.models.language_decoder.extract import field_values, is_word_run, schema_compliant
-
     gold = field_values(adc_json(record))
     found = field_values(result.parsed)
     right = {k for k, v in found.items() if gold.get(k) == v}
